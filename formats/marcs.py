@@ -1,0 +1,324 @@
+"""MARCS ``.mod`` / ``.mod.gz`` model files (Gustafsson et al. 2008 layout).
+
+The whole file is handled: the 11 header lines, the abundance block, ``N Number
+of depth points``, ``Model structure``, both structure blocks and the
+``Assorted logarithmic partial pressures`` blocks.  The writer reproduces the
+fixed layout that PySME's strict MarcsAtmosphere reader and Turbospectrum's
+reader (radius in fixed columns, the depth count two lines above ``Model
+structure``) expect.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import numpy as np
+
+from .errors import FormatError, MissingQuantityError
+from .model import (
+    PLANE_PARALLEL,
+    SPHERICAL,
+    Atmosphere,
+    density_from_pressure,
+    depth_from_column_mass,
+    electron_pressure_from_density,
+    mean_molecular_weight_from_density,
+    opacity_from_log_tau,
+    scaled_abundances,
+)
+from .textio import atomic_output, read_text
+
+NAME = "marcs"
+EXTENSIONS = (".mod", ".mod.gz")
+MULTI_MODEL = False
+
+BLOCK1 = (("lgTauR", "log_tau_ross"), ("lgTau5", "log_tau_5000"), ("Depth", "depth"), ("T", "temperature"),
+          ("Pe", "electron_pressure"), ("Pg", "gas_pressure"), ("Prad", "radiation_pressure"),
+          ("Pturb", "turbulent_pressure"))
+BLOCK2 = (("lgTauR", "log_tau_ross"), ("KappaRoss", "rosseland_opacity"), ("Density", "density"),
+          ("Mu", "mean_molecular_weight"), ("Vconv", "convective_velocity"),
+          ("Fconv/F", "convective_flux_fraction"), ("RHOX", "column_mass"))
+BLOCK1_HEADER = " k lgTauR  lgTau5    Depth     T        Pe          Pg         Prad       Pturb"
+BLOCK2_HEADER = " k lgTauR    KappaRoss   Density   Mu      Vconv   Fconv/F      RHOX"
+#: The partial-pressure columns of MARCS 2008 files, in file order (three blocks).
+PARTIAL_PRESSURE_BLOCKS = (
+    ("lgPgas", "H I", "H-", "H2", "H2+", "H2O", "OH", "CH", "CO", "CN", "C2"),
+    ("N2", "O2", "NO", "NH", "TiO", "C2H2", "HCN", "C2H", "HS", "SiH", "C3H"),
+    ("C3", "CS", "SiC", "SiC2", "NS", "SiN", "SiO", "SO", "S2", "SiS", "Other"),
+)
+PARTIAL_PRESSURE_HEADERS = (
+    " k  lgPgas   H I    H-     H2     H2+    H2O    OH     CH     CO     CN     C2  ",
+    " k    N2     O2     NO     NH     TiO   C2H2    HCN    C2H    HS     SiH    C3H",
+    " k    C3     CS     SiC   SiC2    NS     SiN    SiO    SO     S2     SiS   Other",
+)
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[EeDd][-+]?\d+)?")
+
+
+def identify(head: bytes, name: str = "") -> bool:
+    try:
+        text = head.decode("latin-1")
+    except Exception:
+        return False
+    lines = text.splitlines()
+    return len(lines) > 2 and "Teff [K]" in lines[1] and "Flux [erg/cm2/s]" in lines[2]
+
+
+def _floats(text: str, path: str, lineno: int, count: int | None = None) -> list[float]:
+    values = [float(tok) for tok in _NUMBER.findall(text)]
+    if count is not None and len(values) != count:
+        raise FormatError(f"expected {count} numbers, found {len(values)}: {text.strip()[:70]!r}", path, lineno)
+    return values
+
+
+def _leading(line: str, path: str, lineno: int, what: str) -> float:
+    match = _NUMBER.match(line.strip())
+    if not match:
+        raise FormatError(f"cannot read {what} from {line.strip()[:60]!r}", path, lineno)
+    return float(match.group(0))
+
+
+def read(path) -> list[Atmosphere]:
+    name = str(path)
+    lines = read_text(path).splitlines()
+    if not any(line.strip() for line in lines):
+        raise FormatError("file is empty", name)
+    if len(lines) < 12 or "Teff [K]" not in lines[1]:
+        raise FormatError("not a MARCS model: line 2 has no 'Teff [K]'", name, min(2, len(lines)))
+
+    def expect(i: int, text: str) -> str:
+        if i >= len(lines):
+            raise FormatError(f"file ends before the line with {text!r}: truncated", name, len(lines))
+        if text not in lines[i]:
+            raise FormatError(f"expected {text!r}, found {lines[i].strip()[:60]!r}", name, i + 1)
+        return lines[i]
+
+    teff = _leading(expect(1, "Teff [K]"), name, 2, "Teff")
+    flux = _leading(expect(2, "Flux"), name, 3, "flux")
+    gravity = _leading(expect(3, "Surface gravity"), name, 4, "surface gravity")
+    vmic = _leading(expect(4, "Microturbulence"), name, 5, "microturbulence")
+    mass = _leading(lines[5], name, 6, "mass")
+    radius = _leading(lines[7], name, 8, "radius")
+    luminosity = _leading(lines[8], name, 9, "luminosity")
+    spherical = "Mass [Msun]" in lines[5] and mass > 0
+    mh, am = _metallicity(lines[6], lines[0])
+    if gravity <= 0:
+        raise FormatError(f"surface gravity must be positive, found {gravity:g}", name, 4)
+    expect(11, "Logarithmic chemical number abundances")
+    i = 12
+    abundances: list[float] = []
+    while i < len(lines) and "Number of depth points" not in lines[i]:
+        abundances += _floats(lines[i], name, i + 1)
+        i += 1
+    if i >= len(lines):
+        raise FormatError("no 'Number of depth points' line: truncated", name, len(lines))
+    ndepth = int(_leading(lines[i], name, i + 1, "the number of depth points"))
+    if ndepth < 2:
+        raise FormatError(f"bad number of depth points {ndepth}", name, i + 1)
+    expect(i + 1, "Model structure")
+    expect(i + 2, "lgTauR")
+    block1, i = _block(lines, i + 3, ndepth, len(BLOCK1) + 1, name)
+    expect(i, "KappaRoss")
+    block2, i = _block(lines, i + 1, ndepth, len(BLOCK2) + 1, name)
+    layers = {key: block1[:, j + 1] for j, (_, key) in enumerate(BLOCK1)}
+    for j, (_, key) in enumerate(BLOCK2):
+        if key != "log_tau_ross":
+            layers[key] = block2[:, j + 1]
+    partial: dict[str, np.ndarray] = {}
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    if i < len(lines) and "partial pressures" in lines[i]:
+        i += 1
+        while i < len(lines) and lines[i].strip().startswith("k"):
+            names = _partial_names(lines[i])
+            table, i = _block(lines, i + 1, ndepth, len(names) + 1, name)
+            for j, col in enumerate(names):
+                partial[col] = table[:, j + 1]
+    extra = {
+        "marcs_name": lines[0].strip(),
+        "marcs_teff_comment": lines[1].split("Teff [K]", 1)[1].rstrip(),
+        "flux": flux,
+        "luminosity": luminosity,
+        "marcs_convection": lines[9].rstrip(),
+        "marcs_xyz": lines[10].rstrip(),
+    }
+    return [
+        Atmosphere(
+            teff=teff, logg=round(math.log10(gravity), 4), mh=mh, am=am, vmic=vmic,
+            geometry=SPHERICAL if spherical else PLANE_PARALLEL,
+            mass=mass if spherical else None, radius=radius if spherical else None,
+            abundances=np.array(abundances), layers=layers, partial_pressures=partial,
+            extra=extra, source=name,
+        )
+    ]
+
+
+def _partial_names(header: str) -> list[str]:
+    for names, text in zip(PARTIAL_PRESSURE_BLOCKS, PARTIAL_PRESSURE_HEADERS):
+        if header.split() == text.split():
+            return list(names)
+    # Unknown molecules: whitespace names ("H I" is the only two-word one in MARCS files).
+    return header.replace("H I", "HI").split()[1:]
+
+
+def _block(lines, start, ndepth, ncol, path):
+    table = np.empty((ndepth, ncol))
+    for k in range(ndepth):
+        i = start + k
+        if i >= len(lines):
+            raise FormatError(f"file ends after {k} of {ndepth} depth points: truncated", path, len(lines))
+        values = _floats(lines[i], path, i + 1, ncol)
+        if int(values[0]) != k + 1:
+            raise FormatError(f"depth index {int(values[0])} where {k + 1} was expected: wrong depth count?", path, i + 1)
+        if not all(math.isfinite(v) for v in values):
+            raise FormatError("non-finite value", path, i + 1)
+        table[k] = values
+    return table, start + ndepth
+
+
+def _metallicity(line: str, name_line: str) -> tuple[float, float]:
+    match = re.match(r"\s*([-+]?\d+\.\d+)\s+([-+]?\d+\.\d+)\s+Metallicity", line)
+    if match:
+        return float(match.group(1)), float(match.group(2))
+    # Some files (the Arcturus DR15 model) have a garbled line; the model name carries z and a.
+    z = re.search(r"z([-+]\d+\.\d+)", name_line)
+    a = re.search(r"_a([-+]\d+\.\d+)", name_line)
+    return (float(z.group(1)) if z else 0.0), (float(a.group(1)) if a else 0.0)
+
+
+def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
+    layers = dict(atm.layers)
+    needed_from_source = ("temperature", "gas_pressure")
+    for key in needed_from_source:
+        if key not in layers:
+            raise MissingQuantityError(f"MARCS needs {key.replace('_', ' ')}, which the source lacks")
+    if "log_tau_5000" not in layers:
+        raise MissingQuantityError(
+            "MARCS needs lgTau5 (log tau at 5000 A), which the source lacks and which only an opacity code can compute"
+        )
+    if "electron_pressure" not in layers:
+        if "electron_density" not in layers:
+            raise MissingQuantityError("MARCS needs the electron pressure Pe (or electron density), which the source lacks")
+        layers["electron_pressure"] = electron_pressure_from_density(layers["electron_density"], layers["temperature"])
+    if "log_tau_ross" not in layers:
+        raise MissingQuantityError("MARCS needs lgTauR (log tau_Ross), which the source lacks")
+    if "density" not in layers and "mean_molecular_weight" in layers:
+        layers["density"] = density_from_pressure(layers["gas_pressure"], layers["temperature"], layers["mean_molecular_weight"])
+    if "density" not in layers:
+        raise MissingQuantityError("MARCS needs the density (or the mean molecular weight), which the source lacks")
+    if "mean_molecular_weight" not in layers:
+        layers["mean_molecular_weight"] = mean_molecular_weight_from_density(
+            layers["density"], layers["gas_pressure"], layers["temperature"]
+        )
+    if "column_mass" not in layers:
+        raise MissingQuantityError("MARCS needs the mass column RHOX, which the source lacks")
+    if "rosseland_opacity" not in layers:
+        layers["rosseland_opacity"] = opacity_from_log_tau(layers["column_mass"], layers["log_tau_ross"])
+    if "depth" not in layers:
+        layers["depth"] = depth_from_column_mass(layers["column_mass"], layers["density"], layers["log_tau_ross"])
+    n = len(layers["temperature"])
+    if "radiation_pressure" not in layers:
+        raise MissingQuantityError("MARCS needs the radiation pressure Prad, which the source lacks")
+    layers.setdefault("turbulent_pressure", np.zeros(n))
+    layers.setdefault("convective_velocity", np.zeros(n))
+    layers.setdefault("convective_flux_fraction", np.zeros(n))
+    return layers
+
+
+def format_model(atm: Atmosphere) -> str:
+    layers = _complete_layers(atm)
+    extra = atm.extra
+    n = len(layers["temperature"])
+    spherical = atm.geometry == SPHERICAL
+    gravity = 10.0 ** atm.logg
+    flux = extra.get("flux", 5.670374419e-5 * atm.teff**4)
+    name = extra.get("marcs_name") or _model_name(atm)
+    lines = [name]
+    lines.append(f"{atm.teff:6.0f}.{extra.get('marcs_teff_comment', '      Teff [K].         Last iteration; yyyymmdd=00000000')}".replace(".      Teff", ".      Teff", 1))
+    lines[-1] = f"{atm.teff:6.0f}.      Teff [K]" + _after_teff(extra)
+    lines.append(f"{flux:12.4E} Flux [erg/cm2/s]")
+    lines.append(f"{gravity:12.4E} Surface gravity [cm/s2]")
+    lines.append(f"{atm.vmic:5.1f}        Microturbulence parameter [km/s]")
+    if spherical:
+        if atm.mass is None or atm.radius is None:
+            raise MissingQuantityError("a spherical MARCS model needs its mass and radius")
+        lines.append(f"{atm.mass:5.1f}        Mass [Msun]")
+    else:
+        lines.append("  0.0        No mass for plane-parallel models")
+    lines.append(f" {atm.mh:+5.2f} {atm.am:+5.2f} Metallicity [Fe/H] and [alpha/Fe]")
+    if spherical:
+        lines.append(f"{atm.radius:12.4E} Radius [cm] at Tau(Rosseland)=1.0")
+        luminosity = extra.get("luminosity", _luminosity(flux, atm.radius))
+        lines.append(f"{luminosity:12.5f} Luminosity [Lsun]")
+    else:
+        lines.append("  1.0000E+00 1 cm radius for plane-parallel models")
+        luminosity = extra.get("luminosity", _luminosity(flux, 1.0))
+        lines.append(f"{luminosity:12.4E} Luminosity [Lsun] FOR A RADIUS OF 1 cm!")
+    lines.append(extra.get("marcs_convection", "  1.50 8.00 0.076 0.00 are the convection parameters: alpha, nu, y and beta"))
+    lines.append(extra.get("marcs_xyz", "  0.73826 0.24954 1.22E-02 are X, Y and Z, 12C/13C=89 (=solar)"))
+    lines.append("Logarithmic chemical number abundances, H always 12.00")
+    abundances = atm.abundances if len(atm.abundances) else scaled_abundances(atm.mh, atm.am, atm.cm)
+    abundances = np.where(abundances < -20, -99.0, abundances)[:92]
+    if len(abundances) < 92:
+        abundances = np.concatenate([abundances, np.full(92 - len(abundances), -99.0)])
+    for first in range(0, 92, 10):
+        lines.append("".join(f"{v:7.2f}" for v in abundances[first:first + 10]))
+    lines.append(f"{n:4d} Number of depth points")
+    lines.append("Model structure")
+    lines.append(BLOCK1_HEADER)
+    for k in range(n):
+        lines.append(
+            f"{k + 1:3d} {layers['log_tau_ross'][k]:5.2f} {layers['log_tau_5000'][k]:7.4f} {layers['depth'][k]:10.3E}"
+            f" {layers['temperature'][k]:7.1f} {layers['electron_pressure'][k]:11.4E} {layers['gas_pressure'][k]:11.4E}"
+            f" {layers['radiation_pressure'][k]:11.4E} {layers['turbulent_pressure'][k]:11.4E}"
+        )
+    lines.append(BLOCK2_HEADER)
+    for k in range(n):
+        lines.append(
+            f"{k + 1:3d} {layers['log_tau_ross'][k]:5.2f} {layers['rosseland_opacity'][k]:11.4E} {layers['density'][k]:11.4E}"
+            f" {layers['mean_molecular_weight'][k]:5.3f} {layers['convective_velocity'][k]:10.3E}"
+            f" {layers['convective_flux_fraction'][k]:7.5f} {layers['column_mass'][k]:13.6E}"
+        )
+    partial = dict(atm.partial_pressures)
+    if not partial:
+        # No molecular equilibrium in the source: only lgPgas is known; the other columns are
+        # written as -99 (absent), which readers (PySME, Turbospectrum) do not use for synthesis.
+        partial = {"lgPgas": np.log10(layers["gas_pressure"])}
+    lines.append("Assorted logarithmic partial pressures")
+    for names, header in zip(PARTIAL_PRESSURE_BLOCKS, PARTIAL_PRESSURE_HEADERS):
+        lines.append(header)
+        for k in range(n):
+            row = f"{k + 1:3d}"
+            for j, col in enumerate(names):
+                value = partial.get(col)
+                v = float(value[k]) if value is not None else -99.0
+                row += f" {v:6.3f}" if col == "lgPgas" else f"{v:7.2f}"
+            lines.append(row)
+    return "\n".join(lines) + "\n"
+
+
+def _after_teff(extra: dict) -> str:
+    return extra.get("marcs_teff_comment", " innterpol")
+
+
+def _luminosity(flux: float, radius: float) -> float:
+    # L = 4 pi R^2 F, in solar luminosities (IAU 2015 nominal L_sun = 3.828e33 erg/s).
+    return 4.0 * math.pi * radius**2 * flux / 3.828e33
+
+
+def _model_name(atm: Atmosphere) -> str:
+    geometry = "s" if atm.geometry == SPHERICAL else "p"
+    mass = atm.mass if atm.geometry == SPHERICAL and atm.mass else 0.0
+    return (
+        f"{geometry}{atm.teff:04.0f}_g{atm.logg:+.1f}_m{mass:.1f}_t{atm.vmic:02.0f}_x3_z{atm.mh:+.2f}"
+        f"_a{atm.am:+.2f}_c{atm.cm:+.2f}_n+0.00_o+0.00_r+0.00_s+0.00"
+    )
+
+
+def write(atmospheres, path) -> None:
+    atmospheres = list(atmospheres)
+    if len(atmospheres) != 1:
+        raise FormatError(f"a MARCS file holds one model, not {len(atmospheres)}: write to a directory", str(path))
+    text = format_model(atmospheres[0])
+    with atomic_output(path) as handle:
+        handle.write(text)

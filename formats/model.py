@@ -1,0 +1,249 @@
+"""The one in-memory model of a stellar atmosphere, shared by every format.
+
+Readers convert into :class:`Atmosphere`; writers convert out of it.  All
+depth-dependent quantities live in ``Atmosphere.layers`` under the full,
+physical names below, in CGS units:
+
+==========================  ==========  =========================================
+name                        unit        meaning (native column)
+==========================  ==========  =========================================
+log_tau_ross                (log10)     Rosseland optical depth (MARCS lgTauR)
+log_tau_5000                (log10)     optical depth at 5000 A (MARCS lgTau5)
+column_mass                 g / cm2     mass column RHOX (ATLAS9 RHOX)
+temperature                 K           T
+gas_pressure                dyn / cm2   P (ATLAS9), Pg (MARCS), pgas (PHOENIX)
+electron_density            1 / cm3     XNE (ATLAS9)
+electron_pressure           dyn / cm2   Pe (MARCS), pe (PHOENIX)
+rosseland_opacity           cm2 / g     ABROSS (ATLAS9), KappaRoss (MARCS)
+radiative_acceleration      cm / s2     ACCRAD (ATLAS9)
+microturbulence             cm / s      VTURB (ATLAS9)
+convective_flux_fraction    1           FLXCNV (ATLAS9), Fconv/F (MARCS)
+convective_velocity         cm / s      VCONV (ATLAS9), Vconv (MARCS)
+sound_speed                 cm / s      VELSND (ATLAS9)
+depth                       cm          geometric depth, 0 at tau_Ross = 1 (MARCS)
+radiation_pressure          dyn / cm2   Prad (MARCS)
+turbulent_pressure          dyn / cm2   Pturb (MARCS)
+density                     g / cm3     Density (MARCS), rho (PHOENIX)
+mean_molecular_weight       1           Mu (MARCS)
+==========================  ==========  =========================================
+
+MARCS' "Assorted logarithmic partial pressures" are kept, by their native
+column names (``lgPgas``, ``H I``, ``H-`` ...), in ``partial_pressures`` as
+log10 of the pressure in dyn / cm2.
+
+Abundances are ``log10(N_X / N_H) + 12`` for Z = 1, 2, ... (``-99`` or below
+-8 means absent), the convention of MARCS files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+#: Unit of every layer quantity, as an astropy-parsable string ("" is dimensionless).
+LAYER_UNITS: dict[str, str] = {
+    "log_tau_ross": "",
+    "log_tau_5000": "",
+    "column_mass": "g / cm2",
+    "temperature": "K",
+    "gas_pressure": "dyn / cm2",
+    "electron_density": "1 / cm3",
+    "electron_pressure": "dyn / cm2",
+    "rosseland_opacity": "cm2 / g",
+    "radiative_acceleration": "cm / s2",
+    "microturbulence": "cm / s",
+    "convective_flux_fraction": "",
+    "convective_velocity": "cm / s",
+    "sound_speed": "cm / s",
+    "depth": "cm",
+    "radiation_pressure": "dyn / cm2",
+    "turbulent_pressure": "dyn / cm2",
+    "density": "g / cm3",
+    "mean_molecular_weight": "",
+}
+
+PLANE_PARALLEL = "plane-parallel"
+SPHERICAL = "spherical"
+
+#: The parameters that define a model, in the order used for grid axes.
+PARAMETER_NAMES = ("teff", "logg", "mh", "am", "cm")
+
+
+@dataclass
+class Atmosphere:
+    """A 1D model atmosphere.
+
+    Parameters are Teff [K], log g [cgs], [M/H], [alpha/M], [C/M] [dex],
+    microturbulence ``vmic`` [km/s], ``geometry`` (plane-parallel or
+    spherical), and for spherical models ``mass`` [Msun] and ``radius`` [cm]
+    (at tau_Ross = 1).  ``extra`` holds format-specific scalars and text
+    (titles, flux, luminosity ...) so that a round trip through FITS loses
+    nothing; it must stay JSON-serialisable.
+    """
+
+    teff: float
+    logg: float
+    mh: float = 0.0
+    am: float = 0.0
+    cm: float = 0.0
+    vmic: float = 2.0
+    geometry: str = PLANE_PARALLEL
+    mass: float | None = None
+    radius: float | None = None
+    abundances: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    layers: dict[str, np.ndarray] = field(default_factory=dict)
+    partial_pressures: dict[str, np.ndarray] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.abundances = np.asarray(self.abundances, dtype=float)
+        for name, values in self.layers.items():
+            if name not in LAYER_UNITS:
+                raise ValueError(f"unknown layer quantity {name!r}; known: {', '.join(LAYER_UNITS)}")
+            self.layers[name] = np.asarray(values, dtype=float)
+        for name, values in self.partial_pressures.items():
+            self.partial_pressures[name] = np.asarray(values, dtype=float)
+        if self.geometry not in (PLANE_PARALLEL, SPHERICAL):
+            raise ValueError(f"geometry must be {PLANE_PARALLEL!r} or {SPHERICAL!r}, not {self.geometry!r}")
+
+    @property
+    def ndepth(self) -> int:
+        return len(next(iter(self.layers.values()))) if self.layers else 0
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        return {name: float(getattr(self, name)) for name in PARAMETER_NAMES}
+
+    def has(self, *names: str) -> bool:
+        return all(name in self.layers for name in names)
+
+    def quantity(self, name: str):
+        """The layer ``name`` as an astropy Quantity (imports astropy)."""
+        import astropy.units as u
+
+        return self.layers[name] * u.Unit(LAYER_UNITS[name] or "")
+
+    def copy(self) -> "Atmosphere":
+        return replace(
+            self,
+            abundances=self.abundances.copy(),
+            layers={k: v.copy() for k, v in self.layers.items()},
+            partial_pressures={k: v.copy() for k, v in self.partial_pressures.items()},
+            extra=dict(self.extra),
+        )
+
+    def describe(self) -> str:
+        text = f"Teff={self.teff:g} logg={self.logg:g} [M/H]={self.mh:+g}"
+        if self.am:
+            text += f" [a/M]={self.am:+g}"
+        if self.cm:
+            text += f" [C/M]={self.cm:+g}"
+        return text
+
+
+def solar_abundances() -> np.ndarray:
+    """Solar log eps (H = 12) for Z = 1..92: Grevesse, Asplund & Sauval (2007), as in MARCS 2008 files."""
+    return np.array(_GAS07, dtype=float)
+
+
+def scaled_abundances(mh: float, am: float = 0.0, cm: float = 0.0) -> np.ndarray:
+    """Solar abundances scaled by [M/H], with alpha elements (O, Ne, Mg, Si, S, Ar, Ca, Ti) by [alpha/M] and C by [C/M]."""
+    eps = solar_abundances()
+    eps[2:] += mh
+    for z in ALPHA_ELEMENTS:
+        eps[z - 1] += am
+    eps[5] += cm
+    eps[eps < -20] = -99.0
+    return eps
+
+
+ALPHA_ELEMENTS = (8, 10, 12, 14, 16, 18, 20, 22)
+
+# Grevesse, Asplund & Sauval (2007, Space Sci. Rev. 130, 105) as printed in MARCS files; -99 = absent.
+_GAS07 = [
+    12.00, 10.93, 1.05, 1.38, 2.70, 8.39, 7.78, 8.66, 4.56, 7.84,
+    6.17, 7.53, 6.37, 7.51, 5.36, 7.14, 5.50, 6.18, 5.08, 6.31,
+    3.17, 4.90, 4.00, 5.64, 5.39, 7.45, 4.92, 6.23, 4.21, 4.60,
+    2.88, 3.58, 2.29, 3.33, 2.56, 3.25, 2.60, 2.92, 2.21, 2.58,
+    1.42, 1.92, -99.00, 1.84, 1.12, 1.66, 0.94, 1.77, 1.60, 2.00,
+    1.00, 2.19, 1.51, 2.24, 1.07, 2.17, 1.13, 1.70, 0.58, 1.45,
+    -99.00, 1.00, 0.52, 1.11, 0.28, 1.14, 0.51, 0.93, 0.00, 1.08,
+    0.06, 0.88, -0.17, 1.11, 0.23, 1.25, 1.38, 1.64, 1.01, 1.13,
+    0.90, 2.00, 0.65, -99.00, -99.00, -99.00, -99.00, -99.00, -99.00, 0.06,
+    -99.00, -0.52,
+]
+
+# Physical constants (CGS, CODATA 2018) used by the derivations below.
+BOLTZMANN = 1.380649e-16  # erg / K
+ATOMIC_MASS_UNIT = 1.66053906660e-24  # g
+
+
+def log_tau_from_opacity(column_mass: np.ndarray, opacity: np.ndarray) -> np.ndarray:
+    """log10 tau_Ross from tau = integral of kappa d(RHOX) (trapezoid).
+
+    The first point gets tau_1 = kappa_1 * RHOX_1 (an isothermal, constant-opacity
+    top), the usual ATLAS convention for the outermost layer.
+    """
+    tau = np.empty_like(column_mass)
+    tau[0] = opacity[0] * column_mass[0]
+    tau[1:] = tau[0] + np.cumsum(0.5 * (opacity[1:] + opacity[:-1]) * np.diff(column_mass))
+    return np.log10(tau)
+
+
+def opacity_from_log_tau(column_mass: np.ndarray, log_tau: np.ndarray) -> np.ndarray:
+    """kappa_Ross = d tau / d RHOX, differentiated in log space for accuracy on a log grid:
+    d tau / d RHOX = (tau / RHOX) * d ln tau / d ln RHOX."""
+    ln_tau = np.log(10.0) * np.asarray(log_tau)
+    ln_m = np.log(column_mass)
+    slope = np.gradient(ln_tau, ln_m)
+    return np.exp(ln_tau) / column_mass * slope
+
+
+def electron_pressure_from_density(electron_density, temperature):
+    """Pe = Ne k T (ideal gas)."""
+    return np.asarray(electron_density) * BOLTZMANN * np.asarray(temperature)
+
+
+def electron_density_from_pressure(electron_pressure, temperature):
+    """Ne = Pe / (k T) (ideal gas)."""
+    return np.asarray(electron_pressure) / (BOLTZMANN * np.asarray(temperature))
+
+
+def density_from_pressure(gas_pressure, temperature, mean_molecular_weight):
+    """rho = Pg mu m_u / (k T) (ideal gas)."""
+    return np.asarray(gas_pressure) * np.asarray(mean_molecular_weight) * ATOMIC_MASS_UNIT / (
+        BOLTZMANN * np.asarray(temperature)
+    )
+
+
+def mean_molecular_weight_from_density(density, gas_pressure, temperature):
+    """mu = rho k T / (Pg m_u) (ideal gas)."""
+    return np.asarray(density) * BOLTZMANN * np.asarray(temperature) / (
+        np.asarray(gas_pressure) * ATOMIC_MASS_UNIT
+    )
+
+
+def column_mass_from_density(depth, density):
+    """RHOX = integral of rho dz from the top, trapezoid; the top layer gets rho_1 * H with H the
+    local density scale height, so that an exponential atmosphere above the first point is counted."""
+    depth = np.asarray(depth, dtype=float)
+    density = np.asarray(density, dtype=float)
+    dz = np.diff(depth)
+    scale_height = dz[0] / max(math.log(density[1] / density[0]), 1e-30)
+    top = density[0] * scale_height
+    return top + np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * dz)])
+
+
+def depth_from_column_mass(column_mass, density, log_tau_ross):
+    """Geometric depth z with dz = d(RHOX) / rho, zero where log tau_Ross = 0 (the MARCS convention)."""
+    column_mass = np.asarray(column_mass, dtype=float)
+    density = np.asarray(density, dtype=float)
+    # Integrate in ln RHOX: dz = RHOX / rho d ln RHOX, smoother on a log depth grid.
+    integrand = column_mass / density
+    ln_m = np.log(column_mass)
+    z = np.concatenate([[0.0], np.cumsum(0.5 * (integrand[1:] + integrand[:-1]) * np.diff(ln_m))])
+    return z - np.interp(0.0, np.asarray(log_tau_ross), z)

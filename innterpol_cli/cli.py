@@ -1,0 +1,92 @@
+"""The ``innterpol`` command line.  Commands stay thin: parse, call the library, report.
+
+Heavy imports (torch, astropy, pandas) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import typer
+
+from . import __version__
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    help="Model atmospheres between grid nodes: train, evaluate, predict, convert.",
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"innterpol {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    _state["debug"] = debug
+
+
+def fail(message: str, code: int = 1) -> "typer.Exit":
+    """Print one error line on stderr and return the Exit to raise."""
+    from .console import err
+
+    err.print("[red]error:[/red] " + _escape(message), soft_wrap=True, highlight=False)
+    return typer.Exit(code)
+
+
+def register() -> None:
+    """Attach the commands (each in its own module, imported lazily by the command body)."""
+    from . import commands  # noqa: F401
+
+
+def main() -> None:
+    from formats.errors import InnterpolError
+
+    register()
+    debug = "--debug" in sys.argv[1:]
+    try:
+        app(standalone_mode=False)
+    except InnterpolError as exc:
+        if debug:
+            raise
+        raise SystemExit(_report(str(exc)))
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        raise SystemExit(_report("interrupted", 130))
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code)
+    except typer.Abort:
+        raise SystemExit(_report("aborted", 1))
+    except Exception as exc:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code)
+        if debug:
+            raise
+        raise SystemExit(_report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"))
+
+
+def _report(message: str, code: int = 1) -> int:
+    from .console import err
+
+    err.print("[red]error:[/red] " + _escape(message), soft_wrap=True, highlight=False)
+    return code
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,21 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared_dir() -> Path | None:
+    env = os.environ.get("INNTERPOL_SHARED")
+    candidate = Path(env) if env else REPO.parent / "shared"
+    return candidate if (candidate / "grids").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The shared data directory ($INNTERPOL_SHARED, else ../shared beside the repo)."""
+    path = _shared_dir()
+    if path is None:
+        pytest.skip("shared data not found: set INNTERPOL_SHARED or put it at ../shared next to the repo")
+    return path

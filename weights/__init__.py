@@ -1,0 +1,1 @@
+"""Shipped weights (installed as ``innterpol_cli.weights``); found with importlib.resources."""
