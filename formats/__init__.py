@@ -17,7 +17,7 @@ from .model import LAYER_UNITS, PARAMETER_NAMES, Atmosphere
 
 __all__ = [
     "FORMATS", "Atmosphere", "FormatError", "InnterpolError", "MissingQuantityError", "LAYER_UNITS",
-    "PARAMETER_NAMES", "identify", "read", "write", "get_format",
+    "PARAMETER_NAMES", "identify", "read", "write", "get_format", "format_from_suffix", "is_multi_model",
 ]
 
 
@@ -113,8 +113,15 @@ def _identify_data(data: bytes, name: str) -> str:
     return matches[0]
 
 
-def write(atmospheres, path, format: str) -> None:
-    get_format(format).write(list(atmospheres), path)
+def write(atmospheres, path, format: str, **options) -> None:
+    """Write ``atmospheres`` to ``path`` ("-" is stdout) in ``format``; ``options`` go to the writer
+    (``provenance=`` for "fits")."""
+    get_format(format).write(list(atmospheres), path, **options)
+
+
+def is_multi_model(format: str) -> bool:
+    """Whether one file of ``format`` can hold many models."""
+    return bool(getattr(get_format(format), "MULTI_MODEL", False))
 
 
 def format_from_suffix(path) -> str | None:
@@ -127,3 +134,88 @@ def format_from_suffix(path) -> str | None:
     if name.endswith(".mod.gz"):
         return "marcs"
     return None
+
+
+#: File-name endings used for directory output, by format.
+OUTPUT_SUFFIX = {"atlas9": ".dat", "marcs": ".mod", "phoenix": ".ATMOS.fits", "fits": ".fits"}
+
+
+def model_filename(atm: Atmosphere, format: str) -> str:
+    """A file name for one model, from its parameters: ``t05750_g+4.50_z-0.50_a+0.40.dat``.
+
+    [C/M], microturbulence and geometry appear only when they would otherwise be ambiguous
+    (see :func:`model_filenames`).
+    """
+    name = f"t{atm.teff:05.0f}_g{atm.logg:+.2f}_z{atm.mh:+.2f}_a{atm.am:+.2f}"
+    if atm.cm:
+        name += f"_c{atm.cm:+.2f}"
+    return name + OUTPUT_SUFFIX.get(format, "." + format)
+
+
+def model_filenames(atmospheres, format: str) -> list[str]:
+    """Distinct file names for ``atmospheres``: :func:`model_filename`, plus the microturbulence
+    where that tells clashing models apart, plus a counter for true duplicates (``_2``)."""
+    from collections import Counter
+
+    atmospheres = list(atmospheres)
+    suffix = OUTPUT_SUFFIX.get(format, "." + format)
+    names = [model_filename(atm, format) for atm in atmospheres]
+    vmics: dict[str, set] = {}
+    for name, atm in zip(names, atmospheres):
+        vmics.setdefault(name, set()).add(round(atm.vmic, 1))
+    names = [
+        name[: -len(suffix)] + f"_v{atm.vmic:.1f}" + suffix if len(vmics[name]) > 1 else name
+        for name, atm in zip(names, atmospheres)
+    ]
+    seen: Counter = Counter()
+    unique = []
+    for name in names:
+        seen[name] += 1
+        unique.append(name if seen[name] == 1 else name[: -len(suffix)] + f"_{seen[name]}" + suffix)
+    return unique
+
+
+def write_directory(atmospheres, directory, format: str, force: bool = False, **options) -> list[Path]:
+    """Write each model to its own file in ``directory`` (created if missing); all or nothing.
+
+    Every file is written into a temporary folder inside ``directory`` first and moved into
+    place only when all of them succeeded.  Existing files are an error unless ``force``.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    atmospheres = list(atmospheres)
+    directory = Path(directory)
+    names = model_filenames(atmospheres, format)
+    targets = [directory / name for name in names]
+    if not force:
+        existing = [t for t in targets if t.exists()]
+        if existing:
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            raise FormatError(f"{existing[0]} exists{more}: pass --force to overwrite")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".innterpol-", dir=directory))
+    except OSError as exc:
+        raise FormatError(f"cannot write: {exc.strerror or exc}", str(directory)) from None
+    try:
+        module = get_format(format)
+        for atm, name in zip(atmospheres, names):
+            module.write([atm], staging / name, **options)
+        for name, target in zip(names, targets):
+            os.replace(staging / name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return targets
+
+
+def derived_quantities(atm: Atmosphere, format: str) -> dict:
+    """Layer quantities (name: values) that writing ``atm`` as ``format`` derives or fills, absent from the source.
+
+    Raises MissingQuantityError, naming the quantity, when the format needs one that cannot be derived.
+    """
+    complete = getattr(get_format(format), "_complete_layers", None)
+    if complete is None:
+        return {}
+    return {name: values for name, values in complete(atm).items() if name not in atm.layers}

@@ -190,7 +190,8 @@ def _read_one(lines: list[str], start: int, stop: int, path: str) -> Atmosphere:
     for z, v in changes.items():
         if z >= 3:
             kurucz[z - 1] = v
-    am = round((kurucz[7] - kurucz[25]) - _KURUCZ_SOLAR_O_MINUS_FE, 2) if changes.get(8) and changes.get(26) else 0.0
+    # [alpha/Fe] from O against Fe, to 0.1 dex (the -4.0a CK04 models print O/Fe 0.04 dex off).
+    am = round((kurucz[7] - kurucz[25]) - _KURUCZ_SOLAR_O_MINUS_FE, 1) if changes.get(8) and changes.get(26) else 0.0
     vmic = float(np.median(layers["microturbulence"])) / 1e5 if "microturbulence" in layers else 2.0
     abundances = _kurucz_to_eps(kurucz, h_he, mh)
     extra["atlas9_columns"] = columns
@@ -310,7 +311,8 @@ def format_model(atm: Atmosphere) -> str:
         )
     pradk = extra.get("pradk")
     if pradk is None:
-        pradk = 0.0
+        # PRADK is the radiation pressure at the top of the model (ATLAS adds it to P_rad).
+        pradk = float(atm.layers["radiation_pressure"][0]) if "radiation_pressure" in atm.layers else 0.0
     lines.append(f"PRADK {pradk:10.4E}")
     lines.append(extra.get("atlas9_begin") or "BEGIN                    ITERATION  15 COMPLETED")
     return "\n".join(lines) + "\n"

@@ -25,11 +25,16 @@ radiation_pressure          dyn / cm2   Prad (MARCS)
 turbulent_pressure          dyn / cm2   Pturb (MARCS)
 density                     g / cm3     Density (MARCS), rho (PHOENIX)
 mean_molecular_weight       1           Mu (MARCS)
+tau_std                     1           PHOENIX's standard optical depth (tau), linear
 ==========================  ==========  =========================================
 
 MARCS' "Assorted logarithmic partial pressures" are kept, by their native
 column names (``lgPgas``, ``H I``, ``H-`` ...), in ``partial_pressures`` as
 log10 of the pressure in dyn / cm2.
+
+``tau_std`` is the optical depth of PHOENIX structure files, kept linear because
+their first layer is tau = 0.  It is PHOENIX's standard (reference-wavelength
+continuum) scale, not Rosseland: see ``formats/phoenix.py``.
 
 Abundances are ``log10(N_X / N_H) + 12`` for Z = 1, 2, ... (``-99`` or below
 -8 means absent), the convention of MARCS files.
@@ -63,6 +68,7 @@ LAYER_UNITS: dict[str, str] = {
     "turbulent_pressure": "dyn / cm2",
     "density": "g / cm3",
     "mean_molecular_weight": "",
+    "tau_std": "",
 }
 
 PLANE_PARALLEL = "plane-parallel"
