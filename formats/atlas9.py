@@ -68,6 +68,9 @@ def identify(head: bytes, name: str = "") -> bool:
 
 
 def _numbers(line: str, path: str, lineno: int, count: int | None = None) -> list[float]:
+    garbage = _NUMBER.sub(" ", line).split()
+    if garbage:
+        raise FormatError(f"non-numeric field {garbage[0]!r} in {line.strip()[:60]!r}", path, lineno)
     values = [float(tok.replace("D", "E").replace("d", "e")) for tok in _NUMBER.findall(line)]
     if count is not None and len(values) != count:
         raise FormatError(f"expected {count} numbers, found {len(values)}: {line.strip()[:60]!r}", path, lineno)

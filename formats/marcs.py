@@ -65,6 +65,9 @@ def identify(head: bytes, name: str = "") -> bool:
 
 
 def _floats(text: str, path: str, lineno: int, count: int | None = None) -> list[float]:
+    garbage = _NUMBER.sub(" ", text).split()
+    if garbage:
+        raise FormatError(f"non-numeric field {garbage[0]!r} in {text.strip()[:60]!r}", path, lineno)
     values = [float(tok) for tok in _NUMBER.findall(text)]
     if count is not None and len(values) != count:
         raise FormatError(f"expected {count} numbers, found {len(values)}: {text.strip()[:70]!r}", path, lineno)
@@ -167,6 +170,10 @@ def _block(lines, start, ndepth, ncol, path):
         i = start + k
         if i >= len(lines):
             raise FormatError(f"file ends after {k} of {ndepth} depth points: truncated", path, len(lines))
+        if not _NUMBER.match(lines[i].strip()):
+            raise FormatError(
+                f"depth point {k + 1} of {ndepth} expected, found {lines[i].strip()[:50]!r}: wrong depth count?", path, i + 1
+            )
         values = _floats(lines[i], path, i + 1, ncol)
         if int(values[0]) != k + 1:
             raise FormatError(f"depth index {int(values[0])} where {k + 1} was expected: wrong depth count?", path, i + 1)

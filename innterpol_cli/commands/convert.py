@@ -1,0 +1,88 @@
+"""``innterpol convert IN OUT``: convert model atmospheres between formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..cli import app
+
+#: How each derivable quantity is obtained (docs/formats.md has the details).
+_HOW = {
+    "electron_density": "Ne = Pe / kT",
+    "electron_pressure": "Pe = Ne kT",
+    "rosseland_opacity": "kappa_Ross = d tau_Ross / d RHOX",
+    "density": "rho = Pg mu m_u / kT",
+    "mean_molecular_weight": "mu = rho kT / (Pg m_u)",
+    "depth": "dz = d RHOX / rho",
+    "microturbulence": "VTURB = vmic",
+    "sound_speed": "c_s = sqrt(5/3 P / rho)",
+}
+
+
+@app.command()
+def convert(
+    source: str = typer.Argument(..., metavar="IN", help="Model file to read ('-' for stdin); the format is detected from its content."),
+    target: str = typer.Argument(
+        ..., metavar="OUT", help="File to write ('-' for stdout), or a directory (existing, or ending in '/') for one file per model."
+    ),
+    to: Optional[str] = typer.Option(None, "--to", help="Output format: atlas9, marcs, phoenix or fits. Default: from OUT's suffix."),
+    from_format: Optional[str] = typer.Option(None, "--from", help="Input format, when detection is not wanted."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+) -> None:
+    """Convert model atmospheres between ATLAS9, MARCS, PHOENIX and FITS-table files.
+
+    Quantities the target needs and the source lacks are derived by physics where physics
+    gives them (Pe = Ne kT, kappa_Ross = d tau / d RHOX, ...); otherwise the conversion fails,
+    naming the missing quantity. Nothing is written unless the whole conversion succeeds.
+    """
+    import formats
+    from formats.errors import InnterpolError
+
+    from ..console import info, warn
+
+    to_directory = target != "-" and (target.endswith(("/", "\\")) or Path(target).is_dir())
+    fmt = to.lower() if to else (None if to_directory else formats.format_from_suffix(target))
+    if fmt is None:
+        hint = " (.mod is used by both ATLAS9 and MARCS)" if target.lower().endswith(".mod") else ""
+        raise InnterpolError(f"cannot tell the output format of {target!r}{hint}: pass --to with one of {formats.known_formats()}")
+    formats.get_format(fmt)  # unknown names fail here, listing the known ones
+    if not to_directory and target != "-" and Path(target).exists() and not force:
+        raise InnterpolError(f"{target} exists: pass --force to overwrite")
+
+    models = formats.read(source, from_format.lower() if from_format else None)
+    if not models:
+        raise InnterpolError(f"{source}: no models in the file")
+    derived: set[str] = set()
+    filled: set[str] = set()
+    for atm in models:
+        # Raises MissingQuantityError, naming the quantity, before anything is written.
+        for name, values in formats.derived_quantities(atm, fmt).items():
+            (derived if values.any() else filled).add(name)
+
+    options = {}
+    if fmt == "fits":
+        name = "<stdin>" if source == "-" else Path(source).name
+        options["provenance"] = {"gridname": _grid_name(name), "source": name, "command": "innterpol convert"}
+    if to_directory:
+        written = formats.write_directory(models, target, fmt, force=force, **options)
+        where = f"{len(written)} files in {target}"
+    else:
+        if len(models) > 1 and not formats.is_multi_model(fmt):
+            raise InnterpolError(f"{source} holds {len(models)} models and a {fmt} file holds one: give a directory as OUT (ending in '/')")
+        formats.write(models, target, fmt, **options)
+        where = "stdout" if target == "-" else target
+    for name in sorted(derived):
+        info(f"derived {name} ({_HOW.get(name, 'see docs/formats.md')})")
+    if filled:
+        warn(f"not in the source, written as 0 (diagnostics that synthesis codes do not use): {', '.join(sorted(filled))}")
+    info(f"wrote {len(models)} model{'s' if len(models) != 1 else ''} as {fmt} to {where}")
+
+
+def _grid_name(filename: str) -> str:
+    for suffix in (".gz", ".fits", ".dat", ".mod"):
+        if filename.endswith(suffix):
+            filename = filename[: -len(suffix)]
+    return filename
