@@ -1,0 +1,56 @@
+"""Inference in numpy from a weights file: no torch on the predict path.
+
+Mirrors :class:`innterpol_cli.nn.Interpolator` layer by layer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _elu(x: np.ndarray) -> np.ndarray:
+    out = np.expm1(np.minimum(x, 0.0))
+    out += np.maximum(x, 0.0)
+    return out
+
+
+def _linear(x, t, name):
+    return x @ t[f"{name}.weight"].T + t[f"{name}.bias"]
+
+
+def _conv_transpose1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """torch.nn.functional.conv_transpose1d, channels last: x (B, L, Cin), weight (Cin, Cout, K) -> (B, L', Cout).
+
+    Input position i through kernel tap k lands at output position i*stride + k: one matrix
+    product gives every (i, k) contribution, and each tap is then added with a strided slice.
+    """
+    batch, length, cin = x.shape
+    _, cout, kernel = weight.shape
+    full = (length - 1) * stride + kernel
+    contrib = (x.reshape(-1, cin) @ weight.transpose(0, 2, 1).reshape(cin, kernel * cout)).reshape(batch, length, kernel, cout)
+    out = np.zeros((batch, full, cout), dtype=np.result_type(x, weight))
+    for k in range(kernel):
+        out[:, k: k + stride * (length - 1) + 1: stride] += contrib[:, :, k]
+    out = out[:, padding: full - padding]
+    out += bias
+    return out
+
+
+def forward(tensors: dict[str, np.ndarray], cfg: dict, params: np.ndarray) -> np.ndarray:
+    """Normalised parameters (B, P) -> normalised profiles (B, C, D)."""
+    t = tensors
+    h = _elu(_linear(params, t, "net.inp"))
+    for i in range(cfg["layers"] - 1):
+        h = h + _elu(_linear(h, t, f"net.hidden.{i}"))
+    z = _linear(h, t, "net.out")
+    n_channels, n_depth = cfg["n_channels"], cfg["n_depth"]
+    lin = _linear(z, t, "decoder.linear").reshape(-1, n_channels, n_depth)
+    if cfg["method"] == "pca":
+        return lin
+    c2 = 2 * cfg["conv_width"]
+    reduced = (-(-n_depth // 4) * 4) // 4
+    # torch's view is (B, C, L); the convolutions run channels last, (B, L, C), so that each is one matrix product.
+    h = _elu(_linear(z, t, "decoder.dense")).reshape(-1, c2, reduced).transpose(0, 2, 1)
+    h = _elu(_conv_transpose1d(h, t["decoder.deconv1.weight"], t["decoder.deconv1.bias"], 2, 1))
+    h = _conv_transpose1d(h, t["decoder.deconv2.weight"], t["decoder.deconv2.bias"], 2, 1)[:, :n_depth]
+    return h.transpose(0, 2, 1) + lin

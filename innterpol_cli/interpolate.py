@@ -1,0 +1,409 @@
+"""The Python API: load an interpolator by grid name and call it with parameters.
+
+    >>> from innterpol_cli.interpolate import load
+    >>> atlas9 = load("atlas9")
+    >>> arrays = atlas9.predict_arrays(teff=[5777, 6000], logg=[4.44, 4.0])
+    >>> arrays["temperature"].shape
+    (2, 72)
+    >>> sun = atlas9.atmosphere(teff=5777, logg=4.44)   # a formats.Atmosphere
+
+Inference runs in numpy from the weights file (:mod:`innterpol_cli.engine`): torch is not
+imported.  Every call passes the coverage guard (see :meth:`Interpolator.coverage`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from formats.errors import InnterpolError
+from formats.model import PLANE_PARALLEL, SPHERICAL, Atmosphere, opacity_from_log_tau
+
+from . import __version__, engine
+from .weightsfile import WeightsError, load as load_weights
+
+#: Shipped weights by grid name (and alias).
+SHIPPED = {
+    "atlas9": "atlas9-ck04.npz",
+    "atlas9-ck04": "atlas9-ck04.npz",
+    "marcs": "marcs-sdss.npz",
+    "marcs-sdss": "marcs-sdss.npz",
+}
+
+INSIDE, NEAR, OUTSIDE = 0, 1, 2
+G_CGS = 6.67430e-8  # cm3 g-1 s-2 (CODATA 2018)
+M_SUN = 1.98841e33  # g (IAU 2015 nominal GM_sun / G)
+
+
+class OutOfGridError(InnterpolError):
+    """Parameters lie farther than one grid step from every populated node."""
+
+
+class ParameterError(InnterpolError):
+    """Parameters that no grid can take (non-numeric, non-finite, Teff <= 0, an axis the grid lacks)."""
+
+
+def resolve(grid: str) -> Path:
+    """The weights file for a grid name, or a path to a weights file."""
+    key = grid.lower()
+    if key in SHIPPED:
+        from importlib.resources import files
+
+        path = Path(str(files("innterpol_cli.weights").joinpath(SHIPPED[key])))
+        if not path.is_file():
+            raise WeightsError(
+                f"the shipped weights for {grid!r} are missing ({SHIPPED[key]}): reinstall innterpol, or train them "
+                f"with `innterpol train --grid {key} GRID-FILES -o {SHIPPED[key]}`"
+            )
+        return path
+    if key == "phoenix" or key.startswith("phoenix"):
+        raise WeightsError(
+            "no PHOENIX weights ship with innterpol (there is no PHOENIX grid to train them on here); train your own "
+            "with `innterpol train --grid phoenix DIR-OF-ATMOS-FITS -o phoenix.npz`, then use `--grid phoenix.npz`"
+        )
+    path = Path(grid)
+    if path.is_file():
+        return path
+    known = ", ".join(sorted({k.split("-")[0] for k in SHIPPED}))
+    raise WeightsError(f"unknown grid {grid!r}: use one of {known}, or a path to a weights file")
+
+
+class NodeSet:
+    """Grid nodes with multilinear stencils: the corners of the grid cell around a point."""
+
+    def __init__(self, nodes: np.ndarray):
+        self.nodes = np.asarray(nodes, dtype=float)
+        self.index = {tuple(np.round(n, 4)): i for i, n in enumerate(self.nodes)}
+        self.values = [np.unique(self.nodes[:, j]) for j in range(self.nodes.shape[1])]
+
+    def _bracket(self, j: int, x: float, expand: bool = False):
+        grid = self.values[j]
+        k = int(np.searchsorted(grid, x - 1e-9))
+        exact = k < len(grid) and abs(grid[k] - x) < 1e-6
+        if exact and not expand:
+            return ((grid[k], 1.0),)
+        lo = k - 1
+        hi = k + 1 if exact else k
+        if lo < 0 or hi >= len(grid):
+            return None
+        w = (x - grid[lo]) / (grid[hi] - grid[lo])
+        return ((grid[lo], 1.0 - w), (grid[hi], w))
+
+    def stencil(self, q: np.ndarray, fallback: bool = False):
+        """(indices, weights) of the multilinear interpolation at ``q``, or None.
+
+        With ``fallback``, when the cell has a missing corner (a held-out or unconverged node),
+        each axis in turn (Teff first) is widened to its neighbouring values, as the
+        linear-interpolation baseline does.
+        """
+        import itertools
+
+        attempts = [None] + (list(range(len(q))) if fallback else [])
+        for widen in attempts:
+            brackets = []
+            for j in range(len(q)):
+                b = self._bracket(j, q[j], expand=(j == widen))
+                if b is None:
+                    break
+                brackets.append(b)
+            else:
+                idx, wts = [], []
+                for corner in itertools.product(*brackets):
+                    w = float(np.prod([c[1] for c in corner]))
+                    if w == 0.0:
+                        continue
+                    i = self.index.get(tuple(np.round([c[0] for c in corner], 4)))
+                    if i is None:
+                        break
+                    idx.append(i)
+                    wts.append(w)
+                else:
+                    return np.array(idx), np.array(wts)
+        return None
+
+
+_CACHE: dict[str, "Interpolator"] = {}
+
+
+def load(grid: str) -> "Interpolator":
+    path = resolve(grid)
+    key = str(path.resolve())
+    if key not in _CACHE:
+        _CACHE[key] = Interpolator(load_weights(path))
+    return _CACHE[key]
+
+
+@dataclass
+class Coverage:
+    status: np.ndarray  # INSIDE, NEAR or OUTSIDE per row
+    nearest: np.ndarray  # (N, P) nearest populated node per row
+
+
+class Interpolator:
+    def __init__(self, weights):
+        self.weights = weights
+        meta = weights.meta
+        self.meta = meta
+        self.name = meta["grid"]
+        self.family = meta["family"]
+        self.native_format = meta["native_format"]
+        self.axes: list[str] = meta["axes"]
+        self.channels = meta["channels"]
+        self.log_tau = np.array(meta["log_tau"])
+        self.nodes = weights.nodes
+        self._lo = np.array(meta["param_norm"]["lo"])
+        self._hi = np.array(meta["param_norm"]["hi"])
+        self._grid = NodeSet(self.nodes)
+        self._axis_values = self._grid.values
+        arrays = weights.arrays or {}
+        self.hybrid = "residual/q" in arrays
+        if self.hybrid:
+            self._residual_nodes = NodeSet(arrays["residual/nodes"])
+            self._residual_channels = arrays["residual/channels"].astype(int)
+            self._residual_q = arrays["residual/q"]
+            self._residual_s = arrays["residual/s"]
+            self._residual_k = arrays["residual/k"]
+        self._node_steps = np.stack([self._local_step(j, self.nodes[:, j]) for j in range(len(self.axes))], axis=1)
+
+    # ------------------------------------------------------------------ parameters and coverage
+    def parameters(self, **given) -> np.ndarray:
+        """Parameter rows (N, P) from keyword arrays; absent axes default to 0, unknown axes are errors."""
+        known = set(self.axes)
+        for key, value in given.items():
+            if value is None:
+                continue
+            if key not in ("teff", "logg", "mh", "am", "cm"):
+                raise ParameterError(f"unknown parameter {key!r}")
+            if key not in known:
+                default_zero = np.all(np.asarray(value, dtype=float) == 0) if _numeric(value) else False
+                if not default_zero:
+                    raise ParameterError(f"the {self.name} grid has no {_LABELS[key]} axis (its axes: {', '.join(_LABELS[a] for a in self.axes)})")
+        for required in ("teff", "logg"):
+            if given.get(required) is None:
+                raise ParameterError(f"{_LABELS[required]} is required")
+        columns = []
+        for axis in self.axes:
+            value = given.get(axis)
+            try:
+                arr = np.atleast_1d(np.asarray(0.0 if value is None else value, dtype=float))
+            except (TypeError, ValueError):
+                raise ParameterError(f"{_LABELS[axis]} must be numeric, not {value!r}") from None
+            columns.append(arr)
+        n = max(len(c) for c in columns)
+        try:
+            params = np.stack([np.broadcast_to(c, (n,)) for c in columns], axis=1).astype(float)
+        except ValueError:
+            raise ParameterError("parameter arrays have different lengths") from None
+        check_parameters(params, self.axes)
+        return params
+
+    def _local_step(self, j: int, values: np.ndarray) -> np.ndarray:
+        grid = self._axis_values[j]
+        if len(grid) < 2:
+            return np.zeros(len(values))
+        gaps = np.diff(grid)
+        k = np.clip(np.searchsorted(grid, values), 0, len(grid) - 1)
+        left = np.where(k > 0, gaps[np.clip(k - 1, 0, len(gaps) - 1)], gaps[0])
+        right = np.where(k < len(gaps), gaps[np.clip(k, 0, len(gaps) - 1)], gaps[-1])
+        return np.maximum(left, right)
+
+    def coverage(self, params: np.ndarray) -> Coverage:
+        """INSIDE where every corner of the enclosing grid cell is a populated node (linear
+        interpolation is possible); NEAR within one grid step of a populated node on every axis;
+        else OUTSIDE.  ``nearest`` is the closest populated node in grid-step units."""
+        params = np.atleast_2d(params)
+        status = np.full(len(params), OUTSIDE)
+        for i, q in enumerate(params):
+            if self._grid.stencil(q) is not None:
+                status[i] = INSIDE
+        nearest = np.empty_like(params)
+        steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
+        for i, q in enumerate(params):
+            scaled = np.abs(q - self.nodes) / steps
+            if status[i] != INSIDE and np.any(np.all(scaled <= 1.0 + 1e-9, axis=1)):
+                status[i] = NEAR
+            nearest[i] = self.nodes[np.argmin(np.sum(scaled**2, axis=1))]
+        return Coverage(status, nearest)
+
+    def guard(self, params: np.ndarray, extrapolate: bool = False, warn=None) -> np.ndarray:
+        """Coverage statuses; raises OutOfGridError for rows outside unless ``extrapolate``."""
+        cov = self.coverage(params)
+        far = np.where(cov.status == OUTSIDE)[0]
+        if len(far) and not extrapolate:
+            i = far[0]
+            where = f"row {i + 1}: " if len(params) > 1 else ""
+            raise OutOfGridError(
+                f"{where}{_describe(params[i], self.axes)} is outside the {self.name} grid (more than one grid step from "
+                f"any populated node); nearest populated node: {_describe(cov.nearest[i], self.axes)}; "
+                f"pass --extrapolate to predict anyway"
+            )
+        if warn:
+            near = np.where(cov.status == NEAR)[0]
+            if len(near):
+                first = _describe(params[near[0]], self.axes)
+                more = f" and {len(near) - 1} more" if len(near) > 1 else ""
+                warn(f"{first}{more}: beyond the populated grid (within one step of it); linear interpolation could "
+                     f"not have been done here")
+            if len(far):
+                warn(f"{len(far)} model(s) extrapolated more than one grid step beyond the grid: treat with caution")
+        return cov.status
+
+    # --------------------------------------------------------------------------- prediction
+    def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
+        """Normalised profiles (N, C, D).  With ``hybrid`` (and residuals in the weights), the
+        network's own residuals at the surrounding training nodes are interpolated
+        multilinearly and added: at a node the grid model comes back, between nodes the
+        network supplies the curvature that linear interpolation lacks."""
+        x = np.array(params, dtype=float, copy=True)
+        for j, axis in enumerate(self.axes):
+            if axis == "teff":
+                x[:, j] = np.log10(x[:, j])
+        span = np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
+        x = 2.0 * (x - self._lo) / span - 1.0
+        y = engine.forward(self.weights.tensors, self.meta["config"], x)
+        if hybrid and self.hybrid:
+            y[:, self._residual_channels] += self.residual(params).reshape(len(y), len(self._residual_channels), -1)
+        return y
+
+    def residual(self, params: np.ndarray) -> np.ndarray:
+        """The interpolated residual correction (N, C_r * D); zero where no stencil exists."""
+        out = np.zeros((len(params), self._residual_q.shape[1]))
+        for i, q in enumerate(params):
+            st = self._residual_nodes.stencil(q, fallback=True)
+            if st is not None:
+                codes = self._residual_q[st[0]].astype(np.float64)
+                out[i] = st[1] @ (self._residual_s * np.sinh(codes / self._residual_k))
+        return out
+
+    def predict_arrays(self, params: np.ndarray | None = None, *, extrapolate: bool = False, guard: bool = True,
+                       warn=None, hybrid: bool = True, **given) -> dict[str, np.ndarray]:
+        """Depth quantities (N, D) in physical units for every row of parameters, predicted and derived."""
+        if params is None:
+            params = self.parameters(**given)
+        else:
+            params = np.atleast_2d(np.asarray(params, dtype=float))
+            check_parameters(params, self.axes)
+        if guard:
+            self.guard(params, extrapolate, warn)
+        y = self.predict_normalised(params, hybrid=hybrid)
+        y = y * self.weights.scale[None, :, None] + self.weights.mean[None]
+        out: dict[str, np.ndarray] = {}
+        for c, ch in enumerate(self.channels):
+            v = y[:, c]
+            if ch["transform"] == "log":
+                v = 10.0**v
+            elif ch["transform"] == "asinh":
+                v = np.sinh(v) * ch["scale"]
+            out[ch["name"]] = v
+        return self._derive(out, len(params))
+
+    def _derive(self, out: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        out["log_tau_ross"] = np.broadcast_to(self.log_tau, (n, len(self.log_tau))).copy()
+        for name in ("convective_flux_fraction", "convective_velocity"):
+            if name in out:  # non-negative by definition; the asinh read-out can dip a hair below 0
+                out[name] = np.maximum(out[name], 0.0)
+        if self.family == "atlas9":
+            # ABROSS = d tau / d RHOX on the fixed tau scale (derived, not predicted).
+            out["rosseland_opacity"] = np.stack([opacity_from_log_tau(m, self.log_tau) for m in out["column_mass"]])
+        if self.family == "marcs":
+            out["turbulent_pressure"] = np.zeros_like(out["temperature"])  # zero in every model of the grid
+        return out
+
+    def atmospheres(self, params: np.ndarray | None = None, *, extrapolate: bool = False, warn=None,
+                    **given) -> list[Atmosphere]:
+        """Complete :class:`formats.Atmosphere` objects, ready for any writer."""
+        if params is None:
+            params = self.parameters(**given)
+        params = np.atleast_2d(np.asarray(params, dtype=float))
+        check_parameters(params, self.axes)
+        status = self.guard(params, extrapolate, warn)
+        arrays = self.predict_arrays(params, guard=False)
+        return [self._atmosphere(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
+
+    def atmosphere(self, **given) -> Atmosphere:
+        return self.atmospheres(**given)[0]
+
+    def _atmosphere(self, row: np.ndarray, arrays: dict[str, np.ndarray], status: int) -> Atmosphere:
+        p = dict(zip(self.axes, map(float, row)))
+        teff, logg = p["teff"], p["logg"]
+        mh, am, cm = p.get("mh", 0.0), p.get("am", 0.0), p.get("cm", 0.0)
+        fixed = self.meta.get("fixed", {})
+        geometry, mass, radius = PLANE_PARALLEL, None, None
+        if "spherical_max_logg" in fixed:
+            # Spherical up to the grid's last spherical log g (3.0), plane-parallel from its first
+            # plane-parallel one (3.5); in between, the midpoint (3.25) decides.
+            cut = 0.5 * (fixed["spherical_max_logg"] + fixed["plane_parallel_min_logg"])
+            if logg < cut:
+                geometry, mass = SPHERICAL, fixed.get("mass", 1.0)
+                radius = math.sqrt(G_CGS * mass * M_SUN / 10.0**logg)
+        vmic_table = fixed.get("vmic_by_geometry") or {}
+        vmic = vmic_table.get(geometry) or (fixed.get("vmic") or [2.0])[0]
+        layers = {k: v for k, v in arrays.items() if not k.startswith("pp:")}
+        partial = {}
+        if any(k.startswith("pp:") for k in arrays):
+            partial["lgPgas"] = np.log10(arrays["gas_pressure"])
+            partial.update({k[3:]: v for k, v in arrays.items() if k.startswith("pp:")})
+        if self.family == "atlas9":
+            layers["microturbulence"] = np.full(len(self.log_tau), vmic * 1e5)
+        reference = self.meta.get("reference", {})
+        abundances = _scaled(reference, mh, am)
+        label = {INSIDE: "interpolated", NEAR: "extrapolated (within one grid step)", OUTSIDE: "extrapolated (beyond one grid step)"}[int(status)]
+        weights_name = Path(self.weights.path).name
+        note = f"innterpol {__version__} {label} with {weights_name}"
+        extra = dict(reference.get("extra", {}))
+        extra["innterpol"] = note
+        extra["atlas9_title"] = f"TITLE  [{mh:+.1f}{'a' if am >= 0.2 else ''}] {note}"[:80]
+        extra["marcs_name"] = (f"innterpol {label}: Teff={teff:.0f} logg={logg:.2f} [M/H]={mh:+.2f}" +
+                               (f" [a/M]={am:+.2f}" if "am" in self.axes else "") + f" weights={weights_name} v{__version__}")
+        extra["marcs_teff_comment"] = f" {label} by innterpol {__version__}"
+        extra["status"] = label
+        return Atmosphere(teff=teff, logg=logg, mh=mh, am=am, cm=cm, vmic=vmic, geometry=geometry, mass=mass,
+                          radius=radius, abundances=abundances, layers=layers, partial_pressures=partial, extra=extra,
+                          source=f"innterpol:{weights_name}")
+
+
+def _scaled(reference: dict, mh: float, am: float) -> np.ndarray:
+    from formats.model import ALPHA_ELEMENTS, scaled_abundances
+
+    if not reference.get("abundances"):
+        return scaled_abundances(mh, am)
+    eps = np.array(reference["abundances"], dtype=float)
+    present = eps > -20
+    eps[2:] = np.where(present[2:], eps[2:] + mh, eps[2:])
+    for z in ALPHA_ELEMENTS:
+        if z - 1 < len(eps) and present[z - 1]:
+            eps[z - 1] += am - reference.get("abundances_am", 0.0)
+    return eps
+
+
+_LABELS = {"teff": "Teff", "logg": "log g", "mh": "[M/H]", "am": "[alpha/M]", "cm": "[C/M]"}
+
+
+def _numeric(value) -> bool:
+    try:
+        np.asarray(value, dtype=float)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _describe(row, axes) -> str:
+    return " ".join(f"{_LABELS[a]}={v:g}" for a, v in zip(axes, row))
+
+
+def check_parameters(params: np.ndarray, axes) -> None:
+    """Non-finite values and Teff <= 0 are errors, naming the row."""
+    bad = ~np.isfinite(params)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        where = f"row {i + 1}: " if len(params) > 1 else ""
+        raise ParameterError(f"{where}{_LABELS[axes[j]]} is not finite ({params[i, j]})")
+    if "teff" in axes:
+        j = list(axes).index("teff")
+        low = np.where(params[:, j] <= 0)[0]
+        if len(low):
+            where = f"row {low[0] + 1}: " if len(params) > 1 else ""
+            raise ParameterError(f"{where}Teff must be positive, not {params[low[0], j]:g}")

@@ -1,0 +1,45 @@
+"""The baseline: linear interpolation between grid neighbours.
+
+A held-out node is rebuilt from its two nearest neighbours along one axis (the other
+parameters equal), trying the axes in order (Teff first).  Interpolation is linear in the
+axis value and in the learned (log) representation of each channel, as is usual practice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray, max_gap_steps: float | None = None,
+                steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of ``ref_values`` (N, ...) at each row of ``query`` (M, P).
+
+    Returns (values (M, ...), axis used per query or -1 where no bracketing pair exists).
+    With ``max_gap_steps`` and ``steps``, a bracket wider than that many grid steps on each
+    side is not used.
+    """
+    out = np.full((len(query),) + ref_values.shape[1:], np.nan)
+    used = np.full(len(query), -1)
+    for m, q in enumerate(query):
+        for axis in range(ref_params.shape[1]):
+            others = [j for j in range(ref_params.shape[1]) if j != axis]
+            line = np.all(np.isclose(ref_params[:, others], q[others], atol=1e-6), axis=1)
+            if not line.any():
+                continue
+            coords = ref_params[line, axis]
+            below = np.where(coords < q[axis] - 1e-9)[0]
+            above = np.where(coords > q[axis] + 1e-9)[0]
+            if not len(below) or not len(above):
+                continue
+            lo = below[np.argmax(coords[below])]
+            hi = above[np.argmin(coords[above])]
+            x0, x1 = coords[lo], coords[hi]
+            if max_gap_steps is not None and steps is not None and steps[axis] > 0:
+                if (q[axis] - x0) > max_gap_steps * steps[axis] + 1e-9 or (x1 - q[axis]) > max_gap_steps * steps[axis] + 1e-9:
+                    continue
+            idx = np.where(line)[0]
+            w = (q[axis] - x0) / (x1 - x0)
+            out[m] = (1 - w) * ref_values[idx[lo]] + w * ref_values[idx[hi]]
+            used[m] = axis
+            break
+    return out, used

@@ -1,0 +1,480 @@
+"""Training: the CAE first, then the parameter network on the frozen encoder's latents
+(as the paper does), then end-to-end fine-tuning of network + decoder on the decoded
+profiles (our improvement).  Early stopping on the validation split at every stage.
+
+Defaults live in :class:`TrainConfig`; a JSON config file overrides them and command-line
+flags override the file.  The resolved config is saved in the weights file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from formats.errors import InnterpolError
+
+from . import __version__
+from .grid import GridData, axis_steps
+from .metrics import STATISTICS, channel_errors, summarize
+from .weightsfile import Weights, save
+
+
+class TrainError(InnterpolError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    method: str = "cae"
+    latent: int = 32
+    layers: int = 6
+    width: int = 256
+    conv_width: int = 64
+    cae_epochs: int = 150
+    net_epochs: int = 300
+    finetune_epochs: int = 1200
+    batch_size: int = 64
+    lr: float = 2e-3
+    finetune_lr: float = 1e-3
+    patience: int = 200
+    seed: int = 0
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    pp_weight: float = 0.2  # loss weight of MARCS partial-pressure channels against the structure
+    device: str = "cpu"
+    threads: int = 0  # 0: torch's default
+    max_minutes: float = 0.0  # 0: no wall-clock budget
+
+    @classmethod
+    def resolve(cls, config_file: str | None = None, **overrides) -> "TrainConfig":
+        values = asdict(cls())
+        types = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
+        if config_file:
+            try:
+                loaded = json.loads(Path(config_file).read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise TrainError(f"{config_file}: cannot read the training config ({exc})") from None
+            if not isinstance(loaded, dict):
+                raise TrainError(f"{config_file}: the training config must be a JSON object")
+            for key, value in loaded.items():
+                if key not in values:
+                    raise TrainError(f"{config_file}: unknown config key {key!r}; known: {', '.join(values)}")
+                values[key] = _checked(key, value, types[key], config_file)
+        for key, value in overrides.items():
+            if value is not None:
+                values[key] = _checked(key, value, types[key], "command line")
+        cfg = cls(**values)
+        if cfg.method not in ("cae", "pca"):
+            raise TrainError(f"unknown method {cfg.method!r}: use cae or pca")
+        if cfg.device not in ("cpu", "cuda", "auto"):
+            raise TrainError(f"unknown device {cfg.device!r}: use cpu, cuda or auto")
+        return cfg
+
+
+def _checked(key, value, kind, where):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+        raise TrainError(f"{where}: config key {key!r} must be {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+# ----------------------------------------------------------------------------------------- split
+def split_nodes(params: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded train / validation / test indices.
+
+    Test nodes are interior: both immediate neighbours along Teff exist in the grid, and they
+    stay in training (no two test nodes are neighbours), so the test set measures
+    interpolation and linear interpolation is possible for each of them.
+    """
+    rng = np.random.default_rng(cfg.seed)
+    n = len(params)
+    keys = {tuple(p): i for i, p in enumerate(params)}
+    teff_values = np.unique(params[:, 0])
+    neighbours: dict[int, tuple[int, int]] = {}
+    for i, p in enumerate(params):
+        k = np.searchsorted(teff_values, p[0])
+        if 0 < k < len(teff_values) - 1:
+            lo, hi = list(p), list(p)
+            lo[0], hi[0] = teff_values[k - 1], teff_values[k + 1]
+            a, b = keys.get(tuple(lo)), keys.get(tuple(hi))
+            if a is not None and b is not None:
+                neighbours[i] = (a, b)
+    want = max(1, int(round(cfg.test_fraction * n))) if cfg.test_fraction > 0 else 0
+    test: list[int] = []
+    blocked: set[int] = set()
+    for i in rng.permutation(sorted(neighbours)):
+        if len(test) >= want:
+            break
+        if i in blocked:
+            continue
+        test.append(int(i))
+        blocked.update((int(i), *neighbours[int(i)]))
+    rest = np.array(sorted(set(range(n)) - set(test)))
+    must_train = {j for i in test for j in neighbours[i]}
+    candidates = np.array([i for i in rest if i not in must_train])
+    n_val = min(len(candidates), max(1, int(round(cfg.val_fraction * n))))
+    val = np.sort(rng.choice(candidates, size=n_val, replace=False)) if n_val else np.array([], dtype=int)
+    train = np.array(sorted(set(rest) - set(val.tolist())))
+    return train, val, np.array(sorted(test), dtype=int)
+
+
+# ------------------------------------------------------------------------------- normalisation
+def param_transform(params: np.ndarray, axes) -> np.ndarray:
+    """Teff enters as log10 Teff (the grid is roughly uniform in it); other axes as they are."""
+    x = np.array(params, dtype=float, copy=True)
+    for j, axis in enumerate(axes):
+        if axis == "teff":
+            x[:, j] = np.log10(x[:, j])
+    return x
+
+
+def normalise_params(params, axes, lo, hi):
+    x = param_transform(params, axes)
+    span = np.where(hi > lo, hi - lo, 1.0)
+    return 2.0 * (x - lo) / span - 1.0
+
+
+# ------------------------------------------------------------------------------------ training
+class _Progress:
+    """A Rich progress display on stderr (a plain line per stage when stderr is not a terminal)."""
+
+    def __init__(self, enabled: bool = True):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        from .console import err
+
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+            disable=not enabled,
+        )
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def stage(self, name: str, total: int, completed: int = 0):
+        return self.progress.add_task(name, total=total, completed=completed, losses="")
+
+    def update(self, task, epoch: int, train_loss: float, val_loss: float, best: float):
+        self.progress.update(task, completed=epoch, losses=f"train {train_loss:.2e}  val {val_loss:.2e}  best {best:.2e}")
+
+
+def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, command: str = "",
+          checkpoint_dir: str | None = None, resume: bool = False, show_progress: bool = True, log=None) -> dict:
+    """Train on ``grid`` and write the weights file ``output``; returns the test summary."""
+    import torch
+
+    from .nn import Interpolator, NetConfig
+
+    log = log or (lambda message: None)
+    device = _device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    family = grid.family
+    train_idx, val_idx, test_idx = split_nodes(grid.params, cfg)
+    if len(train_idx) < 2:
+        raise TrainError(f"too few models to train ({len(grid.params)} usable)")
+    if len(val_idx) == 0:
+        val_idx = train_idx[:1]
+    log(f"{len(grid.params)} models: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} test")
+
+    y_all = grid.transformed  # (N, C, D)
+    mean = y_all[train_idx].mean(axis=0)
+    spread = y_all[train_idx].std(axis=0)  # (C, D)
+    scale = np.sqrt(np.mean(spread**2, axis=1))
+    scale = np.where(scale > 1e-8, scale, 1.0)
+    y_norm = (y_all - mean) / scale[:, None]
+
+    x_t = param_transform(grid.params, family.axes)
+    lo, hi = x_t.min(axis=0), x_t.max(axis=0)
+    x_norm = normalise_params(grid.params, family.axes, lo, hi)
+
+    channel_weight = np.array([cfg.pp_weight if ch.name.startswith("pp:") else 1.0 for ch in family.channels])
+    weight = torch.tensor(channel_weight / channel_weight.mean(), dtype=torch.float32, device=device)[None, :, None]
+
+    net_cfg = NetConfig(
+        n_params=len(family.axes), n_channels=len(family.channels), n_depth=y_all.shape[2], method=cfg.method,
+        latent=cfg.latent, layers=cfg.layers, width=cfg.width, conv_width=cfg.conv_width,
+    )
+    model = Interpolator(net_cfg).to(device)
+    X = torch.tensor(x_norm, dtype=torch.float32, device=device)
+    Y = torch.tensor(y_norm, dtype=torch.float32, device=device)
+    tr = torch.tensor(train_idx, device=device)
+    va = torch.tensor(val_idx, device=device)
+
+    def wmse(pred, target):
+        return ((pred - target) ** 2 * weight).mean()
+
+    ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
+    state = {"stage": 0, "epoch": 0}
+    if resume:
+        if not ckpt_path or not ckpt_path.exists():
+            raise TrainError(f"--resume: no checkpoint at {ckpt_path}")
+        saved = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(saved["model"])
+        state = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"]), "optimizer": saved.get("optimizer"),
+                 "best": saved.get("best"), "best_loss": float(saved.get("best_loss", math.inf))}
+        log(f"resuming from {ckpt_path}: stage {state['stage']}, epoch {state['epoch']}")
+
+    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
+    # Stage budgets when a wall-clock limit is set: CAE 15%, latent regression 15%, fine-tuning 70%.
+    stage_share = (0.15, 0.15, 0.70)
+    start_time = time.monotonic()
+
+    def save_checkpoint(stage, epoch, optimizer, best, best_loss):
+        if not ckpt_path:
+            return
+        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"stage": stage, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "best": best, "best_loss": best_loss}, tmp)
+        tmp.replace(ckpt_path)
+
+    def run_stage(stage, name, epochs, params, lr, step_fn, val_fn):
+        if state["stage"] > stage:
+            return
+        optimizer = torch.optim.Adam(params, lr=lr)
+        first = 0
+        best_loss, best = math.inf, None
+        if state["stage"] == stage and state.get("optimizer"):
+            optimizer.load_state_dict(state["optimizer"])
+            first = state["epoch"]
+            best, best_loss = state.get("best"), state.get("best_loss", math.inf)
+        stage_deadline = min(deadline, start_time + sum(stage_share[: stage + 1]) * cfg.max_minutes * 60) if cfg.max_minutes else math.inf
+        since_best = 0
+        with _Progress(show_progress) as progress:
+            task = progress.stage(name, epochs, first)
+            for epoch in range(first, epochs):
+                for group in optimizer.param_groups:  # cosine decay to 3% of the initial rate
+                    group["lr"] = lr * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs))))
+                model.train()
+                perm = tr[torch.randperm(len(tr), device=device)]
+                total = 0.0
+                for b in range(0, len(perm), cfg.batch_size):
+                    batch = perm[b: b + cfg.batch_size]
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = step_fn(batch)
+                    loss.backward()
+                    optimizer.step()
+                    total += float(loss.detach()) * len(batch)
+                model.eval()
+                with torch.no_grad():
+                    val_loss = float(val_fn(va))
+                if val_loss < best_loss:
+                    best_loss, since_best = val_loss, 0
+                    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    since_best += 1
+                progress.update(task, epoch + 1, total / len(perm), val_loss, best_loss)
+                if (epoch + 1) % 25 == 0:
+                    save_checkpoint(stage, epoch + 1, optimizer, best, best_loss)
+                if since_best >= cfg.patience or time.monotonic() > stage_deadline:
+                    break
+        if best is not None:
+            model.load_state_dict(best)
+        log(f"{name}: best validation loss {best_loss:.3e}")
+        state.update(stage=stage + 1, epoch=0, optimizer=None, best=None, best_loss=math.inf)
+        save_checkpoint(stage + 1, 0, torch.optim.Adam(model.parameters()), None, math.inf)
+
+    if cfg.method == "cae":
+        run_stage(0, "auto-encoder", cfg.cae_epochs, list(model.encoder.parameters()) + list(model.decoder.parameters()),
+                  cfg.lr, lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]),
+                  lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]))
+        with torch.no_grad():
+            latents = model.encoder(model.padded(Y))
+    else:
+        # PCA: the decoder starts as the leading principal components of the training profiles.
+        flat = y_norm[train_idx].reshape(len(train_idx), -1)
+        _, sing, vt = np.linalg.svd(flat - flat.mean(axis=0), full_matrices=False)
+        comps = vt[: cfg.latent]
+        with torch.no_grad():
+            model.decoder.linear.weight.copy_(torch.tensor(comps.T, dtype=torch.float32))
+            model.decoder.linear.bias.copy_(torch.tensor(flat.mean(axis=0), dtype=torch.float32))
+        latents = torch.tensor((y_norm.reshape(len(y_norm), -1) - flat.mean(axis=0)) @ comps.T, dtype=torch.float32, device=device)
+        state["stage"] = max(state["stage"], 1)
+    lat_scale = latents[tr].std(dim=0).clamp_min(1e-6)
+    run_stage(1, "network -> latent", cfg.net_epochs, list(model.net.parameters()), cfg.lr,
+              lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean(),
+              lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean())
+    run_stage(2, "end-to-end fine-tuning", cfg.finetune_epochs, list(model.net.parameters()) + list(model.decoder.parameters()),
+              cfg.finetune_lr, lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b]))
+
+    model.eval()
+    tensors = {k: v.detach().cpu().numpy() for k, v in model.inference_state().items()}
+    meta = {
+        "grid": grid_name,
+        "family": family.name,
+        "native_format": family.native_format,
+        "config": net_cfg.to_dict(),
+        "train_config": asdict(cfg),
+        "channels": [dict(ch.to_dict(), unit=_unit(ch.name)) for ch in family.channels],
+        "log_tau": grid.log_tau.tolist(),
+        "axes": list(family.axes),
+        "param_norm": {"lo": lo.tolist(), "hi": hi.tolist(), "teff": "log10"},
+        "param_ranges": {a: [float(grid.params[:, j].min()), float(grid.params[:, j].max())] for j, a in enumerate(family.axes)},
+        "axis_steps": axis_steps(grid.params).tolist(),
+        "fixed": grid.fixed,
+        "reference": _reference(grid),
+        "provenance": {
+            "data_hash": grid.data_hash,
+            "n_models": int(len(grid.params)),
+            "split_seed": cfg.seed,
+            "split": {"train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)},
+            "test_nodes": grid.params[test_idx].tolist(),
+            "validation_nodes": grid.params[val_idx].tolist(),
+            "code_version": __version__,
+            "command": command,
+            "trained_seconds": round(time.monotonic() - start_time, 1),
+            "report": grid.report,
+        },
+    }
+    weights = Weights(meta, tensors, mean, scale, grid.params)
+    summary = finalize(weights, grid, test_idx, log)
+    save(weights, output)
+    return summary
+
+
+def finalize(weights: Weights, grid: GridData, test_idx: np.ndarray, log=None) -> dict:
+    """Attach the hybrid residual correction and the test metrics to ``weights`` (in place).
+
+    The network's residuals at every non-test node (normalised units; the structure
+    channels only: not the convection columns nor the MARCS partial pressures) are stored as int8 after asinh
+    companding per channel and depth, which keeps about 2-4% relative precision over the
+    whole range.  At predict time they are interpolated multilinearly between the nodes
+    around the query and added to the network output.
+    """
+    from .interpolate import Interpolator
+
+    log = log or (lambda message: None)
+    weights.arrays = None
+    plain = Interpolator(weights)
+    y_norm = (grid.transformed - weights.mean[None]) / weights.scale[None, :, None]
+    pred = plain.predict_normalised(grid.params, hybrid=False)
+    ref = np.array(sorted(set(range(len(grid.params))) - set(np.asarray(test_idx).tolist())))
+    # Structure channels learned in log or linearly; not the asinh convection columns (zero over much
+    # of the atmosphere) nor the MARCS partial pressures, to keep the file small.
+    channels = np.array([c for c, ch in enumerate(grid.family.channels)
+                         if ch.transform != "asinh" and not ch.name.startswith("pp:")])
+    residual = (y_norm - pred)[ref][:, channels].reshape(len(ref), -1)
+    weights.arrays = {"residual/nodes": grid.params[ref], "residual/channels": channels.astype(float),
+                      **quantise(residual)}
+    hybrid = Interpolator(weights)
+    scale, mean = weights.scale[:, None], weights.mean
+    predictions = {
+        "innterpol": hybrid.predict_normalised(grid.params[test_idx]) * scale + mean,
+        "network": pred[test_idx] * scale + mean,
+    }
+    summary = test_summary(grid, predictions, ref, test_idx)
+    weights.meta["provenance"]["test_metrics"] = summary
+    return summary
+
+
+def quantise(values: np.ndarray) -> dict[str, np.ndarray]:
+    """int8 codes of ``values`` (M, K) with per-column asinh companding: v = s sinh(q / k)."""
+    a = np.abs(values)
+    s = np.maximum(np.median(a, axis=0), 1e-9)
+    k = 127.0 / np.maximum(np.arcsinh(a.max(axis=0) / s), 1e-9)
+    q = np.clip(np.round(k * np.arcsinh(values / s)), -127, 127).astype(np.int8)
+    return {"residual/q": q, "residual/s": s, "residual/k": k}
+
+
+def dequantise(q: np.ndarray, s: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return s * np.sinh(q / k)
+
+
+def _unit(name: str) -> str:
+    from formats.model import LAYER_UNITS
+
+    if name.startswith("pp:"):
+        return "log10(dyn / cm2)"
+    return LAYER_UNITS.get(name, "")
+
+
+def _reference(grid: GridData) -> dict:
+    """Abundance pattern and format text of a solar-metallicity model of the grid, scaled at predict time."""
+    models = grid.models or []
+    pick = None
+    for m in models:
+        if abs(m.mh) < 1e-6 and abs(m.am) < 1e-6:
+            pick = m
+            break
+    pick = pick or (models[0] if models else None)
+    if pick is None:
+        return {}
+    keep = ("kurucz_h_he", "atlas9_opacity", "atlas9_convection", "marcs_convection", "marcs_xyz")
+    eps = np.array(pick.abundances, dtype=float)
+    solar = eps.copy()
+    solar[2:] = np.where(eps[2:] > -20, eps[2:] - pick.mh, eps[2:])
+    return {"abundances": solar.tolist(), "abundances_am": pick.am, "extra": {k: pick.extra[k] for k in keep if k in pick.extra}}
+
+
+def test_summary(grid: GridData, predictions: dict[str, np.ndarray], ref_idx, test_idx) -> dict:
+    """Per-channel error statistics on the test split of each method in ``predictions``
+    (transformed values at the test nodes) and of linear interpolation from the ``ref_idx`` nodes."""
+    from .linear import interpolate
+
+    family = grid.family
+    if len(test_idx) == 0:
+        return {}
+    y_t = grid.transformed
+    lin_t, used = interpolate(grid.params[ref_idx], y_t[ref_idx], grid.params[test_idx])
+    ok = used >= 0
+    methods = dict(predictions, linear=lin_t)
+    result = {"n_test": int(len(test_idx)), "n_linear": int(ok.sum()), "methods": list(methods), "channels": {}}
+    for c, ch in enumerate(family.channels):
+        true = grid.values[test_idx, c][ok]
+        row = {m: summarize(channel_errors(ch.inverse(p[ok, c]), true, ch.transform)) for m, p in methods.items()}
+        row["unit"] = "%" if ch.transform == "log" else _unit(ch.name) or "abs"
+        result["channels"][ch.name] = row
+    return result
+
+
+def print_summary(summary: dict, title: str) -> None:
+    from rich.table import Table
+
+    from .console import err
+
+    if not summary:
+        err.print("no test split: nothing to summarise")
+        return
+    methods = summary.get("methods", ["network", "linear"])
+    table = Table(title=f"{title}: |error| over {summary['n_linear']} held-out test models and all depths "
+                        f"(green: innterpol better than linear)")
+    table.add_column("channel")
+    table.add_column("unit")
+    table.add_column("method")
+    for stat in STATISTICS:
+        table.add_column(stat, justify="right")
+    for name, row in summary["channels"].items():
+        for m in methods:
+            cells = [name if m == methods[0] else "", row["unit"] if m == methods[0] else "", m]
+            for stat in STATISTICS:
+                v = row[m][stat]
+                better = m != "linear" and v < row["linear"][stat]
+                cells.append(f"[green]{v:.3g}[/green]" if better else f"{v:.3g}")
+            table.add_row(*cells, end_section=(m == methods[-1]))
+    err.print(table)
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainError("--device cuda: no CUDA device is available (use --device cpu)")
+    return torch.device(name)

@@ -1,0 +1,81 @@
+"""The weights file: one ``.npz`` per grid, arrays only, plus a JSON document stored as bytes.
+
+Loading uses ``numpy.load(allow_pickle=False)``: it never executes code.  Contents:
+
+- ``tensor/<name>``: the network tensors needed for inference (float32);
+- ``norm/mean`` (C, D), ``norm/scale`` (C,): the per-channel normalisation;
+- ``grid/nodes`` (N, P): every grid node the network was trained from (for coverage);
+- ``residual/nodes`` (M, P), ``residual/channels``, ``residual/q`` (int8), ``residual/s``,
+  ``residual/k``: the network's residuals at the non-test nodes, asinh-companded to int8,
+  for the hybrid correction (see train.finalize and interpolate.py);
+- ``meta.json``: architecture config, channels (name, transform, unit), the depth scale,
+  parameter names and normalisation, fixed scalars, provenance (data hash, split seed,
+  code version, training command, test metrics).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from formats.errors import InnterpolError
+from formats.textio import atomic_output
+
+FORMAT_VERSION = 1
+
+
+class WeightsError(InnterpolError):
+    """A weights file is missing, unreadable or inconsistent."""
+
+
+@dataclass
+class Weights:
+    meta: dict
+    tensors: dict[str, np.ndarray]
+    mean: np.ndarray
+    scale: np.ndarray
+    nodes: np.ndarray
+    path: str = ""
+    #: Optional arrays of the hybrid residual correction (see the module docstring).
+    arrays: dict[str, np.ndarray] | None = None
+
+
+def save(weights: Weights, path: str | os.PathLike) -> None:
+    arrays = {f"tensor/{k}": np.asarray(v, dtype=np.float32) for k, v in weights.tensors.items()}
+    arrays["norm/mean"] = np.asarray(weights.mean, dtype=np.float64)
+    arrays["norm/scale"] = np.asarray(weights.scale, dtype=np.float64)
+    arrays["grid/nodes"] = np.asarray(weights.nodes, dtype=np.float64)
+    for key, value in (weights.arrays or {}).items():
+        kind = np.int8 if key.endswith("/q") else np.float64 if key.endswith("nodes") else np.float32
+        arrays[key] = np.asarray(value, dtype=kind)
+    meta = dict(weights.meta, format_version=FORMAT_VERSION)
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    with atomic_output(path, "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def load(path: str | os.PathLike) -> Weights:
+    name = str(path)
+    if not Path(name).is_file():
+        raise WeightsError(f"{name}: weights file not found")
+    try:
+        with np.load(name, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except Exception as exc:  # zip/npz errors of every kind
+        raise WeightsError(f"{name}: not a readable weights file ({exc})") from None
+    try:
+        meta = json.loads(arrays.pop("meta.json").tobytes().decode())
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise WeightsError(f"{name}: weights format {meta.get('format_version')} is not {FORMAT_VERSION}")
+        tensors = {k[len("tensor/"):]: v.astype(np.float64) for k, v in arrays.items() if k.startswith("tensor/")}
+        extras = {k: v if k.endswith("/q") else v.astype(np.float64) for k, v in arrays.items() if k.startswith("residual/")}
+        return Weights(meta, tensors, arrays["norm/mean"], arrays["norm/scale"], arrays["grid/nodes"], name, extras)
+    except KeyError as exc:
+        raise WeightsError(f"{name}: weights file lacks {exc}") from None
