@@ -52,7 +52,9 @@ PARTIAL_PRESSURE_HEADERS = (
     " k    N2     O2     NO     NH     TiO   C2H2    HCN    C2H    HS     SiH    C3H",
     " k    C3     CS     SiC   SiC2    NS     SiN    SiO    SO     S2     SiS   Other",
 )
-_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[EeDd][-+]?\d+)?")
+# NaN and Infinity are read as numbers: a grid with a broken model is still readable, and
+# training skips that model with a warning naming the file (it is not a parse error).
+_NUMBER = re.compile(r"[-+]?(?:(?:\d+\.\d*|\.\d+|\d+)(?:[EeDd][-+]?\d+)?|[Nn][Aa][Nn]|[Ii]nf(?:inity)?)")
 
 
 def identify(head: bytes, name: str = "") -> bool:
@@ -65,6 +67,13 @@ def identify(head: bytes, name: str = "") -> bool:
 
 
 def _floats(text: str, path: str, lineno: int, count: int | None = None) -> list[float]:
+    # Fast path: blank-separated plain numbers (almost every line); the pattern handles the rest.
+    try:
+        values = [float(tok) for tok in text.split()]
+    except ValueError:
+        values = None
+    if values is not None and (count is None or len(values) == count) and all(math.isfinite(v) for v in values):
+        return values
     garbage = _NUMBER.sub(" ", text).split()
     if garbage:
         raise FormatError(f"non-numeric field {garbage[0]!r} in {text.strip()[:60]!r}", path, lineno)
@@ -177,8 +186,6 @@ def _block(lines, start, ndepth, ncol, path):
         values = _floats(lines[i], path, i + 1, ncol)
         if int(values[0]) != k + 1:
             raise FormatError(f"depth index {int(values[0])} where {k + 1} was expected: wrong depth count?", path, i + 1)
-        if not all(math.isfinite(v) for v in values):
-            raise FormatError("non-finite value", path, i + 1)
         table[k] = values
     return table, start + ndepth
 

@@ -52,9 +52,14 @@ def register() -> None:
 def main() -> None:
     from formats.errors import InnterpolError
 
-    register()
     debug = "--debug" in sys.argv[1:]
     try:
+        if sys.argv[1:2] == ["predict"]:  # the everyday command skips Typer's slow setup (commands/predict.py)
+            from .commands.predict import run_fast
+
+            if run_fast(sys.argv[2:]):
+                return
+        register()
         app(standalone_mode=False)
     except InnterpolError as exc:
         if debug:
@@ -68,12 +73,13 @@ def main() -> None:
         raise SystemExit(exc.exit_code)
     except typer.Abort:
         raise SystemExit(_report("aborted", 1))
-    except Exception as exc:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code)
+    except Exception as exc:  # usage errors (Typer's click exceptions) and anything unexpected
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
+            hint = ""
+            ctx = getattr(exc, "ctx", None)
+            if ctx is not None:
+                hint = f" (see `{ctx.command_path} --help`)"
+            raise SystemExit(_report(exc.format_message() + hint, exc.exit_code))
         if debug:
             raise
         raise SystemExit(_report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"))

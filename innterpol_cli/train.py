@@ -244,6 +244,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
                     "best": best, "best_loss": best_loss}, tmp)
         tmp.replace(ckpt_path)
 
+    history: list[dict] = []
+
     def run_stage(stage, name, epochs, params, lr, step_fn, val_fn):
         if state["stage"] > stage:
             return
@@ -256,6 +258,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             best, best_loss = state.get("best"), state.get("best_loss", math.inf)
         stage_deadline = min(deadline, start_time + sum(stage_share[: stage + 1]) * cfg.max_minutes * 60) if cfg.max_minutes else math.inf
         since_best = 0
+        first_val = None
         with _Progress(show_progress) as progress:
             task = progress.stage(name, epochs, first)
             for epoch in range(first, epochs):
@@ -274,6 +277,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
                 model.eval()
                 with torch.no_grad():
                     val_loss = float(val_fn(va))
+                if first_val is None:
+                    first_val = val_loss
                 if val_loss < best_loss:
                     best_loss, since_best = val_loss, 0
                     best = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -287,6 +292,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         if best is not None:
             model.load_state_dict(best)
         log(f"{name}: best validation loss {best_loss:.3e}")
+        history.append({"stage": name, "epochs": epoch + 1 - first if epochs > first else 0,
+                        "first_val_loss": first_val, "best_val_loss": best_loss})
         state.update(stage=stage + 1, epoch=0, optimizer=None, best=None, best_loss=math.inf)
         save_checkpoint(stage + 1, 0, torch.optim.Adam(model.parameters()), None, math.inf)
 
@@ -339,6 +346,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             "code_version": __version__,
             "command": command,
             "trained_seconds": round(time.monotonic() - start_time, 1),
+            "history": history,
             "report": grid.report,
         },
     }

@@ -1,0 +1,139 @@
+"""Training: a tiny seeded run on a slice of the real ATLAS9 grid, config handling, bad grids."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from innterpol_cli.grid import FAMILIES, GridError, build_grid, read_grid_files
+from innterpol_cli.train import TrainConfig, TrainError, split_nodes, train
+from innterpol_cli.weightsfile import load
+
+CLI = [sys.executable, "-c", "from innterpol_cli.cli import main; main()"]
+
+
+@pytest.fixture(scope="module")
+def small_grid(shared):
+    models, fmt, report = read_grid_files([shared / "grids/atlas9-ck04/ap00k2odfnew.dat"])
+    return build_grid(models, FAMILIES[fmt], report)
+
+
+def tiny_config(**kw):
+    base = dict(latent=8, layers=3, width=32, conv_width=8, cae_epochs=15, net_epochs=15, finetune_epochs=25,
+                batch_size=32, threads=1, seed=1)
+    base.update(kw)
+    return TrainConfig.resolve(**base)
+
+
+def test_tiny_training_error_falls_and_weights_are_complete(small_grid, tmp_path):
+    out = tmp_path / "tiny.npz"
+    summary = train(small_grid, tiny_config(), str(out), grid_name="tiny", show_progress=False)
+    weights = load(out)
+    history = weights.meta["provenance"]["history"]
+    assert [h["stage"] for h in history] == ["auto-encoder", "network -> latent", "end-to-end fine-tuning"]
+    for stage in history:
+        assert stage["best_val_loss"] < stage["first_val_loss"], stage
+    meta = weights.meta
+    assert meta["axes"] == ["teff", "logg", "mh", "am"]
+    assert len(meta["log_tau"]) == 72 and meta["log_tau"][0] == pytest.approx(-6.875)
+    assert {c["name"] for c in meta["channels"]} >= {"temperature", "gas_pressure", "electron_density", "column_mass"}
+    assert meta["provenance"]["data_hash"] == small_grid.data_hash
+    assert meta["provenance"]["split_seed"] == 1
+    assert weights.nodes.shape == small_grid.params.shape
+    assert "temperature" in summary["channels"]
+    # The hybrid reproduces a training node closely.
+    from innterpol_cli.interpolate import Interpolator
+
+    interp = Interpolator(weights)
+    node = weights.arrays["residual/nodes"][10]
+    i = int(np.where(np.all(small_grid.params == node, axis=1))[0][0])
+    temperature = interp.predict_arrays(node[None], guard=False)["temperature"][0]
+    assert np.max(np.abs(temperature / small_grid.values[i, 1] - 1)) < 0.01
+
+
+def test_same_seed_same_split(small_grid):
+    a = split_nodes(small_grid.params, tiny_config(seed=3))
+    b = split_nodes(small_grid.params, tiny_config(seed=3))
+    c = split_nodes(small_grid.params, tiny_config(seed=4))
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert not np.array_equal(a[2], c[2])
+    train_idx, val_idx, test_idx = a
+    assert not set(test_idx) & set(train_idx) and not set(test_idx) & set(val_idx)
+    # every test node keeps both Teff neighbours in training
+    params = small_grid.params
+    teffs = np.unique(params[:, 0])
+    for i in test_idx:
+        k = np.searchsorted(teffs, params[i, 0])
+        for t in (teffs[k - 1], teffs[k + 1]):
+            j = np.where(np.all(params == [t, *params[i, 1:]], axis=1))[0][0]
+            assert j in set(train_idx)
+
+
+def test_config_file_and_flags(tmp_path):
+    cfg_file = tmp_path / "cfg.json"
+    cfg_file.write_text(json.dumps({"latent": 16, "width": 64}))
+    cfg = TrainConfig.resolve(str(cfg_file), width=128)
+    assert (cfg.latent, cfg.width) == (16, 128)
+    cfg_file.write_text(json.dumps({"latnet": 16}))
+    with pytest.raises(TrainError, match="unknown config key 'latnet'"):
+        TrainConfig.resolve(str(cfg_file))
+    cfg_file.write_text(json.dumps({"latent": "big"}))
+    with pytest.raises(TrainError, match="must be int"):
+        TrainConfig.resolve(str(cfg_file))
+
+
+def test_duplicates_and_off_scale_models_are_reported(shared):
+    models, fmt, report = read_grid_files(
+        [shared / "grids/atlas9-ck04/ap05k2odfnew.dat", shared / "grids/atlas9-ck04/ap05t5250g00k2odfnew.dat"]
+    )
+    grid = build_grid(models, FAMILIES[fmt], report)
+    assert any("duplicate node" in line and "ap05t5250g00k2odfnew.dat" in line for line in grid.report)
+    assert any("off the common depth scale" in line for line in grid.report)
+    skipped = sum(1 for line in grid.report if "skipped" in line or "duplicate" in line)
+    assert len(grid.params) + skipped == len(models)
+
+
+def test_empty_directory_is_an_error(tmp_path):
+    with pytest.raises(GridError, match="no model files"):
+        read_grid_files([tmp_path])
+
+
+def test_mixed_grids_are_an_error(shared, tmp_path):
+    with pytest.raises(GridError, match="mixed grids"):
+        read_grid_files([shared / "samples/atlas9/ksun.mod", shared / "samples/marcs/sun.mod"])
+
+
+def test_non_finite_model_is_skipped_with_a_warning(shared, tmp_path):
+    text = (shared / "samples/atlas9/t03500g0.0am05ak2odfnew.dat").read_text()
+    lines = text.splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith("READ DECK6")) + 5
+    temperature = lines[k].split()[1]
+    lines[k] = lines[k].replace(temperature, "NaN".rjust(len(temperature)), 1)
+    (tmp_path / "a.mod").write_text(text)
+    (tmp_path / "b.mod").write_text("\n".join(lines).replace("3500.", "3750.", 1) + "\n")
+    models, fmt, report = read_grid_files([tmp_path])
+    warnings = []
+    grid = build_grid(models, FAMILIES[fmt], report, warn=warnings.append)
+    assert len(grid.params) == 1
+    assert any("b.mod" in w and "non-finite" in w for w in warnings)
+
+
+def test_cli_refuses_existing_output_and_keeps_it(shared, tmp_path):
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"previous weights")
+    result = subprocess.run(CLI + ["train", "--grid", "x", str(shared / "samples/atlas9/ksun.mod"), "-o", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "exists" in result.stderr and "Traceback" not in result.stderr
+    assert out.read_bytes() == b"previous weights"
+
+
+def test_cli_train_empty_directory(tmp_path):
+    result = subprocess.run(CLI + ["train", "--grid", "x", str(tmp_path), "-o", str(tmp_path / "w.npz")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error:") and "no model files" in last and "Traceback" not in result.stderr
+    assert not (tmp_path / "w.npz").exists()
