@@ -179,3 +179,17 @@ def test_underivable_quantities_are_named(shared, tmp_path, source, target, miss
     with pytest.raises(formats.MissingQuantityError, match=missing):
         formats.write(models, tmp_path / "out", target)
     assert not list(tmp_path.iterdir())
+
+
+def test_atlas9_depth_count_comes_from_read_deck6(shared, tmp_path):
+    """Copies of the CK04 grid with 71-depth models exist: the count is read, not assumed."""
+    lines = (shared / "samples" / "atlas9" / "ksun.mod").read_text().splitlines()
+    deck = next(i for i, line in enumerate(lines) if line.startswith("READ DECK6"))
+    lines[deck] = lines[deck].replace("READ DECK6 72", "READ DECK6 71")
+    del lines[deck + 72]
+    path = tmp_path / "short.dat"
+    path.write_text("\n".join(lines) + "\n")
+    (m,) = formats.read(path)
+    assert m.ndepth == 71 and len(m.layers["log_tau_ross"]) == 71
+    atlas9.write([m], tmp_path / "again.dat")
+    assert "READ DECK6 71 " in (tmp_path / "again.dat").read_text()
