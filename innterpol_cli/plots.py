@@ -1,0 +1,95 @@
+"""Error-against-depth figures like the paper's Figs. 7, 11 and 12.
+
+One PNG per channel: the error of every evaluated model against log tau_Ross (thin lines),
+their median (thick line) and the mean -+ 1 standard deviation at each depth (band), for
+innterpol on the left and linear interpolation on the right, on the same y-axis.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+PANEL_METHODS = ("innterpol", "linear")
+TITLES = {"innterpol": "innterpol", "network": "network alone", "linear": "linear interpolation",
+          "pca": "PCA + network", "gbm": "gradient boosting"}
+
+
+def error_figures(evaluation, directory, methods=PANEL_METHODS) -> list[Path]:
+    """Write one PNG per channel into ``directory``; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .evaluate import depth_bands, unit_label
+
+    methods = [m for m in methods if m in evaluation.predictions]
+    if "innterpol" not in methods:
+        first = next((m for m in evaluation.predictions if m != "linear"), None)
+        methods = ([first] if first else []) + ["linear"]
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    errors = {m: evaluation.errors(m) for m in methods}
+    x = evaluation.log_tau
+    n = len(evaluation.params)
+    written = []
+    for c, channel in enumerate(evaluation.channels):
+        unit = unit_label(channel)
+        fig, axes = plt.subplots(1, len(methods), figsize=(5.2 * len(methods), 4.2), sharey=True, squeeze=False)
+        axes = axes[0]
+        limit = _y_limit([errors[m][:, c] for m in methods])
+        for ax, method in zip(axes, methods):
+            e = errors[method][:, c]
+            ax.plot(x, e.T, color="0.55", lw=0.4, alpha=min(0.6, max(0.08, 20.0 / max(n, 1))))
+            median, lower, upper = depth_bands(e)
+            ax.fill_between(x, lower, upper, color="tab:blue", alpha=0.25, lw=0, label="mean $\\pm 1\\sigma$")
+            ax.plot(x, median, color="tab:red", lw=1.8, label="median")
+            ax.axhline(0.0, color="k", lw=0.6)
+            stats = _rms(e)
+            ax.set_title(f"{TITLES.get(method, method)} (RMS {stats:.3g} {unit})", fontsize=10)
+            ax.set_xlabel(r"$\log\,\tau_\mathrm{Ross}$")
+            ax.grid(alpha=0.3)
+            ax.set_ylim(-limit, limit)
+        axes[0].set_ylabel(_y_label(channel["name"], unit))
+        axes[0].legend(loc="upper left", fontsize=8)
+        fig.suptitle(f"{evaluation.grid_name}: {_pretty(channel['name'])} error of {n} held-out models "
+                     f"({evaluation.source})", fontsize=11)
+        fig.text(0.995, 0.005, "y range: 99.5% of all points; a few wilder ones are off the plot", ha="right",
+                 va="bottom", fontsize=7, color="0.4")
+        fig.tight_layout(rect=(0, 0.02, 1, 1))
+        path = directory / f"{evaluation.grid_name}-{_slug(channel['name'])}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _rms(e: np.ndarray) -> float:
+    a = e[np.isfinite(e)]
+    return float(np.sqrt(np.mean(a**2))) if a.size else float("nan")
+
+
+def _y_limit(arrays) -> float:
+    """Symmetric limits that show the bulk (99.5th percentile of |error|), not one wild model."""
+    a = np.abs(np.concatenate([np.ravel(v) for v in arrays]))
+    a = a[np.isfinite(a)]
+    if not a.size:
+        return 1.0
+    top = float(np.percentile(a, 99.5))
+    return 1.1 * top if top > 0 else 1.0
+
+
+def _pretty(name: str) -> str:
+    return name[3:] + " partial pressure" if name.startswith("pp:") else name.replace("_", " ")
+
+
+def _y_label(name: str, unit: str) -> str:
+    if unit == "%":
+        return f"{_pretty(name)}: 100 (pred - true) / true  [%]"
+    return f"{_pretty(name)}: pred - true  [{unit}]"
+
+
+def _slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
