@@ -184,8 +184,8 @@ def _block(lines, start, ndepth, ncol, path):
                 f"depth point {k + 1} of {ndepth} expected, found {lines[i].strip()[:50]!r}: wrong depth count?", path, i + 1
             )
         values = _floats(lines[i], path, i + 1, ncol)
-        if int(values[0]) != k + 1:
-            raise FormatError(f"depth index {int(values[0])} where {k + 1} was expected: wrong depth count?", path, i + 1)
+        if not math.isfinite(values[0]) or int(values[0]) != k + 1:
+            raise FormatError(f"depth index {values[0]:g} where {k + 1} was expected: wrong depth count?", path, i + 1)
         table[k] = values
     return table, start + ndepth
 
