@@ -72,57 +72,87 @@ def resolve(grid: str) -> Path:
 
 
 class NodeSet:
-    """Grid nodes with multilinear stencils: the corners of the grid cell around a point."""
+    """Grid nodes with multilinear stencils: the corners of the grid cell around a point.
+
+    Stencils are computed for whole batches at once (:meth:`stencils`): each node is keyed by
+    its flat index on the grid of unique axis values, and corners are looked up by binary search.
+    """
 
     def __init__(self, nodes: np.ndarray):
         self.nodes = np.asarray(nodes, dtype=float)
-        self.index = {tuple(np.round(n, 4)): i for i, n in enumerate(self.nodes)}
         self.values = [np.unique(self.nodes[:, j]) for j in range(self.nodes.shape[1])]
+        self._shape = tuple(len(v) for v in self.values)
+        positions = tuple(np.searchsorted(v, self.nodes[:, j]) for j, v in enumerate(self.values))
+        keys = np.ravel_multi_index(positions, self._shape)
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._order = keys[order], order
 
-    def _bracket(self, j: int, x: float, expand: bool = False):
+    def _brackets(self, j: int, x: np.ndarray, expand: bool):
+        """Per row: lower and upper position on axis ``j``, the upper weight, and whether ``x`` is within the axis.
+
+        A value within 1e-6 of a grid value sits on it (upper weight 0) unless ``expand``, which
+        brackets it by its two neighbours instead.
+        """
         grid = self.values[j]
-        k = int(np.searchsorted(grid, x - 1e-9))
-        exact = k < len(grid) and abs(grid[k] - x) < 1e-6
-        if exact and not expand:
-            return ((grid[k], 1.0),)
+        n = len(grid)
+        k = np.searchsorted(grid, x - 1e-9)
+        on = np.minimum(k, n - 1)
+        exact = (k < n) & (np.abs(grid[on] - x) < 1e-6)
         lo = k - 1
-        hi = k + 1 if exact else k
-        if lo < 0 or hi >= len(grid):
-            return None
-        w = (x - grid[lo]) / (grid[hi] - grid[lo])
-        return ((grid[lo], 1.0 - w), (grid[hi], w))
+        hi = np.where(exact, k + 1, k) if expand else k
+        valid = (lo >= 0) & (hi < n)
+        lo, hi = np.clip(lo, 0, n - 1), np.clip(hi, 0, n - 1)
+        span = grid[hi] - grid[lo]
+        w = np.divide(x - grid[lo], span, out=np.zeros_like(x), where=span > 0)
+        if not expand:
+            lo, hi, w = np.where(exact, on, lo), np.where(exact, on, hi), np.where(exact, 0.0, w)
+            valid |= exact
+        return lo, hi, w, valid
+
+    def stencils(self, queries: np.ndarray, fallback: bool = False):
+        """Multilinear stencils of many points: (indices (N, 2**P), weights (N, 2**P), found (N,)).
+
+        Rows not ``found`` have all-zero weights.  Corners of zero weight (on-node axes) need not
+        be populated.  With ``fallback``, when the cell has a missing corner (a held-out or
+        unconverged node), each axis in turn (Teff first) is widened to its neighbouring values,
+        as the linear-interpolation baseline does.
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=float))
+        n, p = queries.shape
+        idx = np.zeros((n, 2**p), dtype=np.intp)
+        wts = np.zeros((n, 2**p))
+        found = np.zeros(n, dtype=bool)
+        for widen in [None] + (list(range(p)) if fallback else []):
+            todo = np.where(~found)[0]
+            if not len(todo):
+                break
+            q = queries[todo]
+            brackets = [self._brackets(j, q[:, j], expand=(j == widen)) for j in range(p)]
+            ok = np.all([b[3] for b in brackets], axis=0)
+            corner_idx = np.empty((len(todo), 2**p), dtype=np.intp)
+            corner_w = np.empty((len(todo), 2**p))
+            for c in range(2**p):
+                upper = [(c >> (p - 1 - j)) & 1 for j in range(p)]  # itertools.product order
+                pos = tuple(b[1] if u else b[0] for b, u in zip(brackets, upper))
+                corner_w[:, c] = np.prod([b[2] if u else 1.0 - b[2] for b, u in zip(brackets, upper)], axis=0)
+                key = np.ravel_multi_index(pos, self._shape)
+                at = np.minimum(np.searchsorted(self._keys, key), len(self._keys) - 1)
+                present = self._keys[at] == key
+                corner_idx[:, c] = np.where(present, self._order[at], 0)
+                ok &= present | (corner_w[:, c] == 0.0)
+            rows = todo[ok]
+            idx[rows] = corner_idx[ok]
+            wts[rows] = np.where(corner_w[ok] == 0.0, 0.0, corner_w[ok])
+            found[rows] = True
+        return idx, wts, found
 
     def stencil(self, q: np.ndarray, fallback: bool = False):
-        """(indices, weights) of the multilinear interpolation at ``q``, or None.
-
-        With ``fallback``, when the cell has a missing corner (a held-out or unconverged node),
-        each axis in turn (Teff first) is widened to its neighbouring values, as the
-        linear-interpolation baseline does.
-        """
-        import itertools
-
-        attempts = [None] + (list(range(len(q))) if fallback else [])
-        for widen in attempts:
-            brackets = []
-            for j in range(len(q)):
-                b = self._bracket(j, q[j], expand=(j == widen))
-                if b is None:
-                    break
-                brackets.append(b)
-            else:
-                idx, wts = [], []
-                for corner in itertools.product(*brackets):
-                    w = float(np.prod([c[1] for c in corner]))
-                    if w == 0.0:
-                        continue
-                    i = self.index.get(tuple(np.round([c[0] for c in corner], 4)))
-                    if i is None:
-                        break
-                    idx.append(i)
-                    wts.append(w)
-                else:
-                    return np.array(idx), np.array(wts)
-        return None
+        """(indices, weights) of the multilinear interpolation at one point ``q``, or None."""
+        idx, wts, found = self.stencils(np.asarray(q, dtype=float)[None], fallback)
+        if not found[0]:
+            return None
+        keep = wts[0] != 0.0
+        return idx[0][keep], wts[0][keep]
 
 
 _CACHE: dict[str, "Interpolator"] = {}
@@ -214,18 +244,28 @@ class Interpolator:
         """INSIDE where every corner of the enclosing grid cell is a populated node (linear
         interpolation is possible); NEAR within one grid step of a populated node on every axis;
         else OUTSIDE.  ``nearest`` is the closest populated node in grid-step units."""
-        params = np.atleast_2d(params)
-        status = np.full(len(params), OUTSIDE)
-        for i, q in enumerate(params):
-            if self._grid.stencil(q) is not None:
-                status[i] = INSIDE
-        nearest = np.empty_like(params)
+        params = np.atleast_2d(np.asarray(params, dtype=float))
+        _, _, inside = self._grid.stencils(params)
+        status = np.where(inside, INSIDE, OUTSIDE)
         steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
-        for i, q in enumerate(params):
-            scaled = np.abs(q - self.nodes) / steps
-            if status[i] != INSIDE and np.any(np.all(scaled <= 1.0 + 1e-9, axis=1)):
-                status[i] = NEAR
-            nearest[i] = self.nodes[np.argmin(np.sum(scaled**2, axis=1))]
+        # Squared distances in grid-step units as one matrix product:
+        # sum_j ((q_j - n_j) / s_j)^2 = q^2 . (1/s^2) - 2 q . (n/s^2) + sum_j (n_j/s_j)^2
+        inv2 = 1.0 / steps**2
+        scaled_nodes = self.nodes * inv2
+        node_term = np.sum(self.nodes * scaled_nodes, axis=1)
+        nearest = np.empty_like(params)
+        chunk = max(1, 4_000_000 // max(len(self.nodes), 1))
+        for start in range(0, len(params), chunk):
+            q = params[start: start + chunk]
+            dist2 = (q**2) @ inv2.T - 2.0 * (q @ scaled_nodes.T) + node_term
+            nearest[start: start + chunk] = self.nodes[np.argmin(dist2, axis=1)]
+        reach = (1.0 + 1e-9) * steps
+        rest = np.where(~inside)[0]
+        chunk = max(1, 2_000_000 // max(self.nodes.size, 1))
+        for start in range(0, len(rest), chunk):
+            rows = rest[start: start + chunk]
+            close = np.all(np.abs(params[rows, None, :] - self.nodes[None]) <= reach, axis=2).any(axis=1)
+            status[rows[close]] = NEAR
         return Coverage(status, nearest)
 
     def guard(self, params: np.ndarray, extrapolate: bool = False, warn=None) -> np.ndarray:
@@ -270,12 +310,13 @@ class Interpolator:
 
     def residual(self, params: np.ndarray) -> np.ndarray:
         """The interpolated residual correction (N, C_r * D); zero where no stencil exists."""
-        out = np.zeros((len(params), self._residual_q.shape[1]))
-        for i, q in enumerate(params):
-            st = self._residual_nodes.stencil(q, fallback=True)
-            if st is not None:
-                codes = self._residual_q[st[0]].astype(np.float64)
-                out[i] = st[1] @ (self._residual_s * np.sinh(codes / self._residual_k))
+        idx, wts, _ = self._residual_nodes.stencils(params, fallback=True)
+        used, where = np.unique(idx, return_inverse=True)  # decode only the nodes some stencil uses
+        where = where.reshape(idx.shape)
+        decoded = self._residual_s * np.sinh(self._residual_q[used].astype(np.float64) / self._residual_k)
+        out = np.zeros((len(idx), decoded.shape[1]))
+        for c in range(idx.shape[1]):
+            out += wts[:, c, None] * decoded[where[:, c]]
         return out
 
     def predict_arrays(self, params: np.ndarray | None = None, *, extrapolate: bool = False, guard: bool = True,
