@@ -1,0 +1,88 @@
+"""Speed of the predict path; prints figures (not a timed test).
+
+    python benchmarks/speed.py [--grid atlas9] [--models 5000] [--files 1000]
+
+1. end to end, as a process: `innterpol predict ... -o FILE` against `python -c "import numpy"`
+   (best and median of several runs; goal: within 2x);
+2. parameters -> arrays in memory, models per second (goal: >= 5,000/s);
+3. files written per second into a directory, prediction included (goal: >= 500/s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def _times(command, runs):
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run(command, capture_output=True)
+        times.append(time.perf_counter() - start)
+        if result.returncode != 0:
+            sys.exit(f"failed: {' '.join(command)}\n{result.stderr.decode()}")
+    return min(times), float(np.median(times))
+
+
+def _inside(interp, count, seed=0):
+    rng = np.random.default_rng(seed)
+    steps = np.array([np.min(np.diff(v)) if len(v) > 1 else 0.0 for v in interp._axis_values])
+    rows = np.empty((0, len(interp.axes)))
+    while len(rows) < count:
+        picks = interp.nodes[rng.choice(len(interp.nodes), 4 * count)]
+        candidates = picks + rng.uniform(0.0, 0.9, picks.shape) * steps
+        rows = np.concatenate([rows, candidates[interp._grid.stencils(candidates)[2]]])
+    return rows[:count]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", default="atlas9")
+    parser.add_argument("--models", type=int, default=5000)
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+
+    from innterpol_cli.batch import write_files
+    from innterpol_cli.interpolate import load
+
+    interp = load(args.grid)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; grid {args.grid} ({interp.weights.path})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        numpy_best, numpy_median = _times([sys.executable, "-c", "import numpy"], args.runs)
+        command = [sys.executable, "-c", "from innterpol_cli.cli import main; main()", "predict", "--grid", args.grid,
+                   "--teff", "5750", "--logg", "4.5", "-o", str(Path(tmp) / "sun.dat"), "--force"]
+        predict_best, predict_median = _times(command, args.runs)
+        print(f"python -c 'import numpy':        best {numpy_best:.3f} s, median {numpy_median:.3f} s")
+        print(f"innterpol predict -o sun.dat:    best {predict_best:.3f} s, median {predict_median:.3f} s "
+              f"= {predict_best / numpy_best:.2f}x numpy (best), {predict_median / numpy_median:.2f}x (median); goal <= 2x")
+
+        params = _inside(interp, args.models)
+        interp.predict_arrays(params[:10])  # warm up
+        start = time.perf_counter()
+        interp.predict_arrays(params)
+        elapsed = time.perf_counter() - start
+        print(f"parameters -> arrays:            {args.models / elapsed:,.0f} models/s ({args.models} models in {elapsed:.2f} s, "
+              f"coverage guard included); goal >= 5,000/s")
+
+        rows = params[: args.files]
+        start = time.perf_counter()
+        atmospheres = interp.atmospheres(rows)
+        names = [f"m{i:05d}.{interp.native_format}" for i in range(len(rows))]
+        write_files(atmospheres, Path(tmp) / "out", names, interp.native_format)
+        elapsed = time.perf_counter() - start
+        print(f"files written ({interp.native_format}):          {args.files / elapsed:,.0f} files/s ({args.files} files in "
+              f"{elapsed:.2f} s, prediction included); goal >= 500/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,262 @@
+"""Batches for ``innterpol predict``: the parameter CSV, output names, and writing many models.
+
+The CSV has a header row and one model per row.  Columns (case-insensitive, surrounding
+spaces ignored):
+
+=========  =================================================  ==========================
+column     meaning                                            also accepted as
+=========  =================================================  ==========================
+teff       effective temperature [K], required                t_eff
+logg       log10 surface gravity [cgs], required               log_g
+mh         [M/H] [dex]; 0 if absent                           feh, m_h, [M/H], [Fe/H]
+am         [alpha/M] [dex]; 0 if absent                       alpha, a_m, [a/M], [alpha/M]
+cm         [C/M] [dex]; 0 if absent                           c_m, [C/M]
+name       output file name (optional)                        --
+=========  =================================================  ==========================
+
+Other columns are ignored (with a warning).  Blank lines and lines starting with ``#`` are
+skipped; "row N" in messages is the N-th data row after the header.  A column for an axis the
+grid lacks must be all zeros.  A ``name`` gets the format's suffix (``.dat``, ``.mod``,
+``.fits``) unless it has one; without a ``name`` column, file names come from the parameters
+(``t05750_g+4.50_z+0.00_a+0.00.dat``, see :func:`formats.model_filenames`).
+
+The whole file is validated before anything is written: the first problem is an error, or,
+with ``skip_invalid``, bad rows are dropped and listed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from formats.errors import InnterpolError
+
+#: Accepted column names (lower case, spaces removed) and the parameter each one means.
+ALIASES = {
+    "teff": "teff", "t_eff": "teff",
+    "logg": "logg", "log_g": "logg",
+    "mh": "mh", "feh": "mh", "m_h": "mh", "fe_h": "mh", "[m/h]": "mh", "[fe/h]": "mh",
+    "am": "am", "alpha": "am", "a_m": "am", "alpha_m": "am", "[a/m]": "am", "[alpha/m]": "am",
+    "cm": "cm", "c_m": "cm", "[c/m]": "cm",
+    "name": "name",
+}
+PARAMETERS = ("teff", "logg", "mh", "am", "cm")
+REQUIRED = ("teff", "logg")
+LABELS = {"teff": "Teff", "logg": "log g", "mh": "[M/H]", "am": "[alpha/M]", "cm": "[C/M]"}
+
+
+class BatchError(InnterpolError):
+    """A parameter file that cannot be used: a missing column, a bad row, clashing names."""
+
+
+@dataclass
+class Batch:
+    """Validated rows of a parameter file."""
+
+    params: np.ndarray  # (N, P) on the grid's axes
+    rows: list[int]  # data-row number (1-based) of each kept row
+    names: list[str] | None  # the ``name`` column, when given
+    source: str
+    problems: list[str] = field(default_factory=list)  # one message per dropped row (skip_invalid)
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def parse_number(text: str, what: str) -> float:
+    """A finite float from ``text``, or BatchError naming ``what``."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        shown = text if text.strip() else ""
+        raise BatchError(f"{what}: {shown!r} is not a number" if shown else f"{what}: empty") from None
+    if not math.isfinite(value):
+        raise BatchError(f"{what}: {text.strip()!r} is not finite")
+    return value
+
+
+def check_value(key: str, value: float, what: str) -> None:
+    if key == "teff" and value <= 0:
+        raise BatchError(f"{what}: Teff must be positive, not {value:g}")
+
+
+def read_text(path: str) -> str:
+    """The text of ``path`` ("-" is stdin)."""
+    import sys
+
+    if path == "-":
+        return sys.stdin.read()
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise BatchError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise BatchError(f"{path}: not a text (UTF-8) CSV file") from None
+
+
+def parse_csv(text: str, axes, source: str = "<stdin>", skip_invalid: bool = False, grid: str = "the grid") -> Batch:
+    """Validate every row of a parameter CSV against the grid's ``axes``."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        raise BatchError(f"{source}: no header row (expected columns {', '.join(REQUIRED)}, ...)")
+    reader = csv.reader(io.StringIO("\n".join(lines)))
+    header = [h.strip() for h in next(reader)]
+    columns: dict[str, int] = {}
+    ignored = []
+    for position, raw in enumerate(header):
+        key = ALIASES.get(raw.lower().replace(" ", ""))
+        if key is None:
+            ignored.append(raw or f"#{position + 1}")
+            continue
+        if key in columns:
+            raise BatchError(f"{source}: columns {header[columns[key]]!r} and {raw!r} both give {LABELS.get(key, key)}")
+        columns[key] = position
+    missing = [key for key in REQUIRED if key not in columns]
+    if missing:
+        raise BatchError(
+            f"{source}: missing column {', '.join(missing)} (found: {', '.join(header) or 'none'}; "
+            f"columns are teff, logg, mh|feh, am|alpha, cm, name)"
+        )
+    extra_axes = [key for key in PARAMETERS if key in columns and key not in axes]
+    width = len(header)
+    params, rows, names, problems = [], [], [], []
+    for number, cells in enumerate(reader, start=1):
+        try:
+            if len(cells) != width:
+                raise BatchError(f"{source}, row {number}: {len(cells)} fields, the header has {width}")
+            values = []
+            for key in axes:
+                if key not in columns:
+                    values.append(0.0)
+                    continue
+                what = f"{source}, row {number}, column {header[columns[key]]}"
+                value = parse_number(cells[columns[key]], what)
+                check_value(key, value, what)
+                values.append(value)
+            for key in extra_axes:
+                what = f"{source}, row {number}, column {header[columns[key]]}"
+                if parse_number(cells[columns[key]], what) != 0.0:
+                    axes_text = ", ".join(LABELS[a] for a in axes)
+                    raise BatchError(f"{what}: {grid} has no {LABELS[key]} axis (its axes: {axes_text})")
+            name = cells[columns["name"]].strip() if "name" in columns else None
+            if name is not None:
+                check_name(name, f"{source}, row {number}, column {header[columns['name']]}")
+        except BatchError as exc:
+            if not skip_invalid:
+                raise
+            problems.append(str(exc))
+            continue
+        params.append(values)
+        rows.append(number)
+        names.append(name)
+    if not rows and not problems:
+        raise BatchError(f"{source}: no data rows after the header")
+    array = np.array(params, dtype=float).reshape(len(params), len(axes))
+    return Batch(array, rows, names if "name" in columns else None, source, problems, ignored)
+
+
+def check_name(name: str, what: str) -> None:
+    """A file name from the ``name`` column must be a plain name: no folders, nothing hidden."""
+    if not name:
+        raise BatchError(f"{what}: empty name")
+    if name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
+        raise BatchError(f"{what}: {name!r} is not a plain file name")
+
+
+def file_names(atmospheres, fmt: str, names: list[str] | None = None, rows: list[int] | None = None,
+               source: str = "") -> list[str]:
+    """Output file names: ``names`` (given the format's suffix unless they have one), else from the parameters."""
+    import formats
+
+    if names is None:
+        return formats.model_filenames(atmospheres, fmt)
+    suffix = formats.OUTPUT_SUFFIX.get(fmt, "." + fmt)
+    out = [name if Path(name).suffix else name + suffix for name in names]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(out):
+        if name in seen:
+            first, this = (rows[seen[name]], rows[i]) if rows else (seen[name] + 1, i + 1)
+            raise BatchError(f"{source}, rows {first} and {this}: both are named {name!r}")
+        seen[name] = i
+    return out
+
+
+def existing_targets(paths) -> list[Path]:
+    return [p for p in paths if p.exists()]
+
+
+def check_writable_file(target: str, force: bool) -> None:
+    """Refuse an existing file without ``force`` and a path that cannot be written, before any work."""
+    path = Path(target)
+    if path.is_dir():
+        raise BatchError(f"{target} is a directory: end it with '/' to write one file per model into it")
+    if path.exists() and not force:
+        raise BatchError(f"{target} exists: pass --force to overwrite")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise BatchError(f"cannot write {target}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BatchError(f"cannot write {target}: directory {parent} is not writable")
+
+
+def check_writable_directory(directory: str) -> None:
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise BatchError(f"{directory} is a file, not a directory")
+    probe = path
+    while not probe.exists():  # the nearest existing ancestor must let us create the rest
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise BatchError(f"cannot write into {directory}: {probe} is not a writable directory")
+
+
+def write_files(atmospheres, directory, names: list[str], fmt: str, force: bool = False, progress=None,
+                **options) -> list[Path]:
+    """Each model to its own file in ``directory`` (created if missing), all or nothing.
+
+    Files are written into a temporary folder inside ``directory`` and renamed into place only
+    when every one succeeded; existing targets are refused unless ``force``.  ``progress`` is
+    called with the number of files written so far.
+    """
+    import shutil
+    import tempfile
+
+    import formats
+
+    directory = Path(directory)
+    targets = [directory / name for name in names]
+    if not force:
+        existing = existing_targets(targets)
+        if existing:
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            raise BatchError(f"{existing[0]} exists{more}: pass --force to overwrite")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".innterpol-", dir=directory))
+    except OSError as exc:
+        raise BatchError(f"cannot write into {directory}: {exc.strerror or exc}") from None
+    try:
+        module = formats.get_format(fmt)
+        text_writer = getattr(module, "format_model", None)
+        for i, (atm, name) in enumerate(zip(atmospheres, names)):
+            if text_writer is not None and not options and not name.endswith(".gz"):
+                # Text formats: the staging folder already makes the batch atomic, so skip the
+                # per-file temporary that module.write would add (half the syscalls).
+                with open(staging / name, "w", encoding="ascii", newline="\n") as handle:
+                    handle.write(text_writer(atm))
+            else:
+                module.write([atm], staging / name, **options)
+            if progress is not None:
+                progress(i + 1)
+        for name, target in zip(names, targets):
+            os.replace(staging / name, target)
+    except OSError as exc:
+        raise BatchError(f"cannot write into {directory}: {exc.strerror or exc}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return targets

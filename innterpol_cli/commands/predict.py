@@ -1,0 +1,225 @@
+"""``innterpol predict``: atmospheres at new parameters, one or a CSV of thousands, to files or stdout."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..cli import app
+
+#: Batches at least this long get a progress bar (when stderr is a terminal).
+PROGRESS_MIN = 200
+
+
+@app.command()
+def predict(
+    grid: str = typer.Option("atlas9", "--grid", "-g", help="atlas9, marcs, phoenix, or the path of a weights file (.npz)."),
+    teff: Optional[str] = typer.Option(None, "--teff", help="Effective temperature [K]."),
+    logg: Optional[str] = typer.Option(None, "--logg", help="log10 surface gravity [cgs]."),
+    mh: Optional[str] = typer.Option(None, "--mh", "--feh", help="[M/H] [dex] (default 0)."),
+    am: Optional[str] = typer.Option(None, "--am", "--alpha", help="[alpha/M] [dex] (default 0)."),
+    cm: Optional[str] = typer.Option(None, "--cm", help="[C/M] [dex] (default 0), for grids with that axis."),
+    params: Optional[str] = typer.Option(
+        None, "--params", "-p", metavar="CSV",
+        help="A CSV of parameters, one model per row ('-' for stdin): columns teff, logg, mh (feh), am (alpha), cm, name.",
+    ),
+    output: str = typer.Option(
+        ..., "--output", "-o",
+        help="Output file, '-' for stdout, or a directory (existing, or ending in '/') for one file per model.",
+    ),
+    fmt: Optional[str] = typer.Option(
+        None, "--format", "-f", help="atlas9, marcs or fits. Default: fits for a .fits name, else the grid's own format."
+    ),
+    extrapolate: bool = typer.Option(
+        False, "--extrapolate", help="Predict beyond one grid step from the populated grid (the header says so)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Write the valid rows of a CSV and report the bad ones, instead of writing nothing."
+    ),
+) -> None:
+    """Predict model atmospheres with the trained network.
+
+    One model from --teff/--logg/..., or one per row of --params. Parameters are checked
+    against the grid: inside it the model is interpolated; within one grid step of it the
+    model is predicted with a warning; farther away the command refuses unless --extrapolate.
+    Everything is validated before anything is written, and every file is written atomically.
+
+    Examples: innterpol predict --teff 5777 --logg 4.44 -o sun.dat;
+    innterpol predict --grid marcs --params stars.csv -o models/;
+    innterpol predict --params stars.csv -o all.fits
+    """
+    from pathlib import Path
+
+    import numpy as np
+
+    from rich.markup import escape
+
+    from .. import batch
+    from ..console import info
+    from ..console import warn as _warn
+    from ..interpolate import load
+
+    def warn(message: str) -> None:  # messages carry "[M/H]", which Rich would take for markup
+        _warn(escape(message))
+
+    single = {"teff": teff, "logg": logg, "mh": mh, "am": am, "cm": cm}
+    if params is not None and any(v is not None for v in single.values()):
+        given = ", ".join(f"--{k}" for k, v in single.items() if v is not None)
+        raise batch.BatchError(f"give either --params or single-model parameters, not both ({given} with --params)")
+    if params is None and (teff is None or logg is None):
+        raise batch.BatchError("give --teff and --logg (and optionally --mh, --am, --cm), or --params CSV")
+
+    to_stdout = output == "-"
+    to_directory = not to_stdout and (output.endswith(("/", "\\")) or Path(output).is_dir())
+    interp = load(grid)
+    fmt = _output_format(fmt, output, to_directory or to_stdout, interp.native_format)
+    import formats
+
+    formats.get_format(fmt)  # an unknown name fails here, listing the known ones
+    if to_directory:
+        batch.check_writable_directory(output)
+    elif not to_stdout:
+        batch.check_writable_file(output, force)
+
+    if params is None:
+        rows = [[_number(single[axis], axis) if single[axis] is not None else 0.0 for axis in interp.axes]]
+        for key, value in single.items():
+            if key not in interp.axes and value is not None and _number(value, key) != 0.0:
+                axes_text = ", ".join(batch.LABELS[a] for a in interp.axes)
+                raise batch.BatchError(f"--{key}: the {interp.name} grid has no {batch.LABELS[key]} axis (its axes: {axes_text})")
+        job = batch.Batch(np.array(rows, dtype=float), [1], None, "command line")
+    else:
+        source = "<stdin>" if params == "-" else params
+        job = batch.parse_csv(batch.read_text(params), interp.axes, source, skip_invalid, f"the {interp.name} grid")
+        if job.ignored_columns:
+            warn(f"{source}: ignoring column(s) {', '.join(job.ignored_columns)}")
+
+    many = len(job.rows) > 1
+    if many and not to_directory and not formats.is_multi_model(fmt):
+        where = "stdout" if to_stdout else output
+        raise batch.BatchError(
+            f"{len(job.rows)} models cannot go into one {fmt} file ({where}): a {fmt} file holds one model; "
+            f"write to a directory (-o DIR/) or use --format atlas9 (concatenated decks) or fits (one table)"
+        )
+
+    if skip_invalid and not extrapolate and len(job.rows):
+        from ..interpolate import OUTSIDE, _describe
+
+        coverage = interp.coverage(job.params)
+        for i in np.where(coverage.status == OUTSIDE)[0]:
+            job.problems.append(
+                f"{job.source}, row {job.rows[i]}: outside the {interp.name} grid (nearest populated node: "
+                f"{_describe(coverage.nearest[i], interp.axes)})"
+            )
+        keep = coverage.status != OUTSIDE
+        job.params, job.rows = job.params[keep], [r for r, k in zip(job.rows, keep) if k]
+        if job.names is not None:
+            job.names = [n for n, k in zip(job.names, keep) if k]
+    if job.problems:
+        for problem in job.problems[:10]:
+            warn(f"skipped: {problem}")
+        if len(job.problems) > 10:
+            warn(f"skipped {len(job.problems) - 10} more bad rows")
+    if not len(job.rows):
+        raise batch.BatchError(f"{job.source}: no valid rows to predict")
+
+    atmospheres = interp.atmospheres(job.params, extrapolate=extrapolate, warn=warn)
+    formats.derived_quantities(atmospheres[0], fmt)  # MissingQuantityError, naming the quantity, before any writing
+
+    provenance = {"gridname": interp.name, "weights": Path(interp.weights.path).name, "command": "innterpol predict"}
+    options = {"provenance": provenance} if fmt == "fits" else {}
+    if to_directory:
+        names = batch.file_names(atmospheres, fmt, job.names, job.rows, job.source)
+        with _progress(len(atmospheres), "writing") as advance:
+            batch.write_files(atmospheres, output, names, fmt, force=force, progress=advance, **options)
+        where = f"{len(names)} file{'s' if len(names) != 1 else ''} in {output}"
+    else:
+        formats.write(atmospheres, output, fmt, **options)
+        where = "stdout" if to_stdout else output
+    skipped = f" ({len(job.problems)} bad row{'s' if len(job.problems) != 1 else ''} skipped)" if job.problems else ""
+    info(escape(f"wrote {len(atmospheres)} model{'s' if many else ''} as {fmt} to {where}{skipped}"))
+
+
+def _number(text: str, key: str) -> float:
+    from ..batch import check_value, parse_number
+
+    value = parse_number(text, f"--{key}")
+    check_value(key, value, f"--{key}")
+    return value
+
+
+def _output_format(fmt: Optional[str], output: str, no_suffix: bool, native: str) -> str:
+    if fmt:
+        return fmt.lower()
+    if not no_suffix:
+        import formats
+
+        guessed = formats.format_from_suffix(output)
+        if guessed:
+            return guessed
+    return native
+
+
+class _progress:
+    """A Rich progress bar on stderr for long batches when stderr is a terminal; else nothing."""
+
+    def __init__(self, total: int, what: str):
+        self.total, self.what, self.bar = total, what, None
+
+    def __enter__(self):
+        from ..console import err
+
+        if self.total < PROGRESS_MIN or not err.is_terminal:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                            TimeRemainingColumn(), console=err, transient=True)
+        self.bar.start()
+        task = self.bar.add_task(self.what, total=self.total)
+        return lambda done: self.bar.update(task, completed=done)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+def run_fast(argv: list[str]) -> bool:
+    """Run ``predict`` from ``argv`` with argparse, without building the Typer/Click command.
+
+    Typer's parameter machinery imports pydantic (0.1-0.2 s here), which would double the
+    time of a single prediction.  The argparse parser is derived from :func:`predict`'s own
+    option declarations, so the two cannot drift apart.  Anything unusual (``--help``, an
+    unknown option, a missing value) returns False: the caller then runs the full Typer app,
+    which gives the usual help and usage errors.
+    """
+    import argparse
+    import inspect
+
+    if any(arg == "-h" or arg.startswith("--help") for arg in argv):
+        return False
+
+    class Fallback(Exception):
+        pass
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message):
+            raise Fallback(message)
+
+    parser = Parser(prog="innterpol predict", add_help=False, allow_abbrev=False)
+    for name, parameter in inspect.signature(predict).parameters.items():
+        option = parameter.default
+        if isinstance(option.default, bool):
+            parser.add_argument(*option.param_decls, dest=name, action="store_true")
+        else:
+            required = option.default is ...
+            parser.add_argument(*option.param_decls, dest=name, required=required, default=None if required else option.default)
+    try:
+        arguments = parser.parse_args(argv)
+    except Fallback:
+        return False
+    predict(**vars(arguments))
+    return True
