@@ -60,7 +60,8 @@ def main() -> None:
             if run_fast(sys.argv[2:]):
                 return
         register()
-        app(standalone_mode=False)
+        # Without standalone mode Typer returns (not raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
     except InnterpolError as exc:
         if debug:
             raise
@@ -83,6 +84,8 @@ def main() -> None:
         if debug:
             raise
         raise SystemExit(_report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"))
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 def _report(message: str, code: int = 1) -> int:

@@ -8,8 +8,13 @@ err = Console(stderr=True, highlight=False)
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/yellow] {message}", soft_wrap=True)
+    """A warning line on stderr; ``message`` is plain text (square brackets are shown as they are)."""
+    from rich.markup import escape
+
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
 
 
 def info(message: str) -> None:
-    err.print(message, soft_wrap=True)
+    from rich.markup import escape
+
+    err.print(escape(message), soft_wrap=True)

@@ -396,7 +396,8 @@ class Interpolator:
         note = f"innterpol {__version__} {label} with {weights_name}"
         extra = dict(reference.get("extra", {}))
         extra["innterpol"] = note
-        extra["atlas9_title"] = f"TITLE  [{mh:+.1f}{'a' if am >= 0.2 else ''}] {note}"[:80]
+        short = "interpolated" if int(status) == INSIDE else "EXTRAPOLATED"
+        extra["atlas9_title"] = f"TITLE  [{mh:+.1f}{'a' if am >= 0.2 else ''}] innterpol {__version__} {short} {weights_name}"[:80]
         extra["marcs_name"] = (f"innterpol {label}: Teff={teff:.0f} logg={logg:.2f} [M/H]={mh:+.2f}" +
                                (f" [a/M]={am:+.2f}" if "am" in self.axes else "") + f" weights={weights_name} v{__version__}")
         extra["marcs_teff_comment"] = f" {label} by innterpol {__version__}"

@@ -54,15 +54,9 @@ def predict(
 
     import numpy as np
 
-    from rich.markup import escape
-
     from .. import batch
-    from ..console import info
-    from ..console import warn as _warn
+    from ..console import info, warn  # both print plain text ("[M/H]" is not Rich markup)
     from ..interpolate import load
-
-    def warn(message: str) -> None:  # messages carry "[M/H]", which Rich would take for markup
-        _warn(escape(message))
 
     single = {"teff": teff, "logg": logg, "mh": mh, "am": am, "cm": cm}
     if params is not None and any(v is not None for v in single.values()):
@@ -139,7 +133,7 @@ def predict(
         formats.write(atmospheres, output, fmt, **options)
         where = "stdout" if to_stdout else output
     skipped = f" ({len(job.problems)} bad row{'s' if len(job.problems) != 1 else ''} skipped)" if job.problems else ""
-    info(escape(f"wrote {len(atmospheres)} model{'s' if many else ''} as {fmt} to {where}{skipped}"))
+    info(f"wrote {len(atmospheres)} model{'s' if many else ''} as {fmt} to {where}{skipped}")
 
 
 def _number(text: str, key: str) -> float:
