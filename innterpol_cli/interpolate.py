@@ -391,12 +391,13 @@ class Interpolator:
             layers["microturbulence"] = np.full(len(self.log_tau), vmic * 1e5)
         reference = self.meta.get("reference", {})
         abundances = _scaled(reference, mh, am)
-        label = {INSIDE: "interpolated", NEAR: "extrapolated (within one grid step)", OUTSIDE: "extrapolated (beyond one grid step)"}[int(status)]
+        label = {INSIDE: "interpolated", NEAR: "interpolated (cell not fully populated)",
+                 OUTSIDE: "EXTRAPOLATED (beyond one grid step)"}[int(status)]
         weights_name = Path(self.weights.path).name
         note = f"innterpol {__version__} {label} with {weights_name}"
         extra = dict(reference.get("extra", {}))
         extra["innterpol"] = note
-        short = "interpolated" if int(status) == INSIDE else "EXTRAPOLATED"
+        short = "EXTRAPOLATED" if int(status) == OUTSIDE else "interpolated"
         extra["atlas9_title"] = f"TITLE  [{mh:+.1f}{'a' if am >= 0.2 else ''}] innterpol {__version__} {short} {weights_name}"[:80]
         extra["marcs_name"] = (f"innterpol {label}: Teff={teff:.0f} logg={logg:.2f} [M/H]={mh:+.2f}" +
                                (f" [a/M]={am:+.2f}" if "am" in self.axes else "") + f" weights={weights_name} v{__version__}")
