@@ -169,3 +169,28 @@ def test_an_interrupted_json_write_leaves_nothing(tiny, tmp_path, monkeypatch):
     assert "linear" in result.output  # the table was printed: it stopped at the JSON, not before
     assert not target.exists()
     assert not list(tmp_path.iterdir())
+
+
+def test_synth_reports_flux_differences(tiny, shared, tmp_path):
+    pytest.importorskip("pysme")
+    weights, grid_file = tiny
+    result = innterpol("evaluate", "--grid", weights, "--grid-files", grid_file, "--max-models", 1, "--synth",
+                       "--jobs", 2, "--linelist", shared / "clients/atomic_lines_4995-5105.csv", "--json", "-",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    synth = json.loads(result.stdout)["synth"]
+    assert synth["failures"] == []
+    pairs = {(c["method"], c["against"]): c for c in synth["comparisons"]}
+    assert set(pairs) == {("innterpol", "rebuilt"), ("innterpol", "true"), ("linear", "rebuilt"), ("linear", "true"),
+                          ("rebuilt", "true")}
+    for c in pairs.values():
+        assert c["n"] == 1
+        assert 0 <= c["rms_delta_flux"]["max"] <= c["max_abs_delta_flux"]["max"] < 1
+    assert "max |dF|" in result.stderr
+
+
+def test_synth_without_a_line_list_is_a_clear_error(tiny, tmp_path):
+    weights, grid_file = tiny
+    result = innterpol("evaluate", "--grid", weights, "--grid-files", grid_file, "--synth", "--linelist",
+                       tmp_path / "none.csv", cwd=tmp_path)
+    assert result.returncode == 1 and "none.csv: no such file" in result.stderr
