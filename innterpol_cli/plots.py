@@ -92,4 +92,6 @@ def _y_label(name: str, unit: str) -> str:
 
 
 def _slug(name: str) -> str:
+    """A file-name part; charges are spelled out so that H2 and H2+, H and H- stay apart."""
+    name = name.replace("+", "plus").replace("-", "minus")
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")

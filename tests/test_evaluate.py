@@ -194,3 +194,12 @@ def test_synth_without_a_line_list_is_a_clear_error(tiny, tmp_path):
     result = innterpol("evaluate", "--grid", weights, "--grid-files", grid_file, "--synth", "--linelist",
                        tmp_path / "none.csv", cwd=tmp_path)
     assert result.returncode == 1 and "none.csv: no such file" in result.stderr
+
+
+def test_figure_names_are_distinct_for_every_channel():
+    from innterpol_cli.grid import FAMILIES
+    from innterpol_cli.plots import _slug
+
+    for family in FAMILIES.values():
+        names = [_slug(ch.name) for ch in family.channels]
+        assert len(set(names)) == len(names), family.name
