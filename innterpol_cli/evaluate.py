@@ -27,7 +27,8 @@ import numpy as np
 from formats.errors import InnterpolError
 
 from .grid import GridData, build_grid
-from .metrics import channel_errors, error_unit, summarize
+from .metrics import channel_errors, error_unit
+from .train import param_transform
 
 METHODS = ("innterpol", "network", "linear", "pca", "gbm")
 DEFAULT_METHODS = ("innterpol", "network", "linear")
@@ -133,9 +134,7 @@ def with_truth(interp, grid: GridData, truth_models, truth_format: str) -> Setup
                             f"e.g. {_describe(truth.params[outside[0]], interp.axes)}: evaluate inside the grid only")
     held = set(_keys(truth.params))
     ref = np.array([i for i, k in enumerate(_keys(grid.params)) if k not in held], dtype=int)
-    if len(ref) == len(grid.params):
-        pass
-    else:
+    if len(ref) < len(grid.params):
         notes.append(f"{len(grid.params) - len(ref)} grid model(s) at truth nodes removed from the linear baseline")
     trained = set(_keys(interp.nodes)) - set(_keys(interp.meta.get("provenance", {}).get("test_nodes") or []))
     seen = sum(k in trained for k in held)
@@ -163,14 +162,6 @@ def network_prediction(interp, params: np.ndarray, hybrid: bool) -> np.ndarray:
     return y * interp.weights.scale[None, :, None] + interp.weights.mean[None]
 
 
-def _features(params: np.ndarray, axes) -> np.ndarray:
-    x = np.array(params, dtype=float, copy=True)
-    for j, axis in enumerate(axes):
-        if axis == "teff":
-            x[:, j] = np.log10(x[:, j])
-    return x
-
-
 class GradientBoosting:
     """HistGradientBoostingRegressor per principal component of the normalised profiles.
 
@@ -191,7 +182,7 @@ class GradientBoosting:
         self.basis = vt[:components]
         self.kept = float(np.sum(sing[:components] ** 2) / np.sum(sing**2))
         coeffs = (flat - self.centre) @ self.basis.T
-        x = _features(params, self.axes)
+        x = param_transform(params, self.axes)
         self.models = [
             HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.1, early_stopping=False, random_state=seed).fit(x, coeffs[:, k])
             for k in range(len(self.basis))
@@ -199,7 +190,7 @@ class GradientBoosting:
         self.shape = transformed.shape[1:]
 
     def predict(self, params: np.ndarray) -> np.ndarray:
-        x = _features(np.atleast_2d(params), self.axes)
+        x = param_transform(np.atleast_2d(params), self.axes)
         coeffs = np.stack([m.predict(x) for m in self.models], axis=1)
         flat = coeffs @ self.basis + self.centre
         return flat.reshape((len(x),) + self.shape) * self.scale[None, :, None] + self.mean[None]
@@ -516,8 +507,3 @@ def depth_bands(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 def unit_label(channel: dict) -> str:
     return error_unit(channel["transform"], channel.get("unit", ""))
 
-
-__all__ = [
-    "EvaluateError", "Evaluation", "GradientBoosting", "METHODS", "Setup", "evaluate", "half_step_positions",
-    "parse_methods", "test_split", "with_truth", "depth_bands", "summarize",
-]
