@@ -17,10 +17,11 @@ LINELIST_NAME = "atomic_lines_4995-5105.csv"
 @app.command()
 def evaluate(
     grid: str = typer.Option(..., "--grid", help="Shipped grid name (atlas9, marcs) or a weights file."),
-    grid_files: List[str] = typer.Option(..., "--grid-files", help="The grid files the weights were trained from "
-                                         "(files, directories or glob patterns; repeat or list several)."),
-    truth: Optional[List[str]] = typer.Option(None, "--truth", help="Real models the network did not train on "
-                                              "(default: the weights' recorded test split, from the grid files)."),
+    grid_files: List[str] = typer.Option(..., "--grid-files", help="The grid files the weights were trained from: "
+                                         "a directory, a quoted glob pattern, or a file (repeat the option for more)."),
+    truth: Optional[List[str]] = typer.Option(None, "--truth", help="Real models the network did not train on, "
+                                              "given like --grid-files (default: the weights' recorded test split, "
+                                              "taken from the grid files)."),
     methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated: innterpol, network, linear, pca, "
                                           "gbm (default innterpol,network,linear, plus pca with --pca-weights; "
                                           "linear is always included)."),
