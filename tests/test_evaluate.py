@@ -203,3 +203,18 @@ def test_figure_names_are_distinct_for_every_channel():
     for family in FAMILIES.values():
         names = [_slug(ch.name) for ch in family.channels]
         assert len(set(names)) == len(names), family.name
+
+
+def test_pca_baseline_from_a_second_weights_file(tiny, tmp_path):
+    weights, grid_file = tiny
+    pca = tmp_path / "pca.npz"
+    trained = innterpol("train", "--grid", "atlas9-tiny-pca", grid_file, "-o", pca, "--method", "pca", "--epochs", "2",
+                        "--net-epochs", "2", "--width", "32", "--latent", "8", "--layers", "2", "--threads", "1",
+                        cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    result = innterpol("evaluate", "--grid", weights, "--grid-files", grid_file, "--pca-weights", pca,
+                       "--max-models", 5, "--json", "-", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["methods"] == ["innterpol", "network", "linear", "pca"]
+    assert doc["channels"]["temperature"]["pca"]["max"] > 0
