@@ -203,10 +203,24 @@ def log_tau_from_opacity(column_mass: np.ndarray, opacity: np.ndarray) -> np.nda
 def opacity_from_log_tau(column_mass: np.ndarray, log_tau: np.ndarray) -> np.ndarray:
     """kappa_Ross = d tau / d RHOX, differentiated in log space for accuracy on a log grid:
     d tau / d RHOX = (tau / RHOX) * d ln tau / d ln RHOX."""
-    ln_tau = np.log(10.0) * np.asarray(log_tau)
-    ln_m = np.log(column_mass)
-    slope = np.gradient(ln_tau, ln_m)
+    column_mass = np.asarray(column_mass, dtype=float)
+    ln_tau = np.log(10.0) * np.broadcast_to(np.asarray(log_tau, dtype=float), column_mass.shape)
+    slope = gradient(ln_tau, np.log(column_mass))
     return np.exp(ln_tau) / column_mass * slope
+
+
+def gradient(y: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """dy/dx along the last axis, as numpy.gradient (second order inside, first order at the
+    ends) but for a different x in every row."""
+    y = np.asarray(y, dtype=float)
+    x = np.asarray(x, dtype=float)
+    out = np.empty(np.broadcast_shapes(y.shape, x.shape))
+    h = np.diff(x, axis=-1)
+    hl, hr = h[..., :-1], h[..., 1:]
+    out[..., 1:-1] = (hl**2 * y[..., 2:] - hr**2 * y[..., :-2] + (hr**2 - hl**2) * y[..., 1:-1]) / (hl * hr * (hl + hr))
+    out[..., 0] = (y[..., 1] - y[..., 0]) / h[..., 0]
+    out[..., -1] = (y[..., -1] - y[..., -2]) / h[..., -1]
+    return out
 
 
 def electron_pressure_from_density(electron_density, temperature):

@@ -72,10 +72,13 @@ def resolve(grid: str) -> Path:
 
 
 class NodeSet:
-    """Grid nodes with multilinear stencils: the corners of the grid cell around a point.
+    """Grid nodes with interpolation stencils: tensor products of per-axis stencils.
 
-    Stencils are computed for whole batches at once (:meth:`stencils`): each node is keyed by
-    its flat index on the grid of unique axis values, and corners are looked up by binary search.
+    Per axis a point gets a 4-point Lagrange (cubic) stencil where two grid values lie on each
+    side, else the 2-point linear one; a point on a grid value uses that value alone.  The
+    stencil's nodes must all be populated; if one is missing, the all-linear stencil (the grid
+    cell's corners) is tried.  Stencils are computed for whole batches: each node is keyed by its
+    flat index on the grid of unique axis values, and looked up by binary search.
     """
 
     def __init__(self, nodes: np.ndarray):
@@ -87,68 +90,114 @@ class NodeSet:
         order = np.argsort(keys, kind="stable")
         self._keys, self._order = keys[order], order
 
-    def _brackets(self, j: int, x: np.ndarray, expand: bool):
-        """Per row: lower and upper position on axis ``j``, the upper weight, and whether ``x`` is within the axis.
+    def _axis(self, j: int, x: np.ndarray, expand: bool, cubic: bool):
+        """Per row: 4 positions on axis ``j``, their weights, and whether a stencil exists.
 
-        A value within 1e-6 of a grid value sits on it (upper weight 0) unless ``expand``, which
-        brackets it by its two neighbours instead.
+        A value within 1e-6 of a grid value sits on it unless ``expand``, which uses the
+        neighbouring values instead (the value itself is treated as missing).
         """
         grid = self.values[j]
         n = len(grid)
         k = np.searchsorted(grid, x - 1e-9)
         on = np.minimum(k, n - 1)
         exact = (k < n) & (np.abs(grid[on] - x) < 1e-6)
-        lo = k - 1
+        # neighbours below and above: for an exact value being widened, skip the value itself
         hi = np.where(exact, k + 1, k) if expand else k
-        valid = (lo >= 0) & (hi < n)
-        lo, hi = np.clip(lo, 0, n - 1), np.clip(hi, 0, n - 1)
-        span = grid[hi] - grid[lo]
-        w = np.divide(x - grid[lo], span, out=np.zeros_like(x), where=span > 0)
+        pos = np.stack([k - 2, k - 1, hi, hi + 1], axis=1)
+        use_cubic = cubic & (pos[:, 0] >= 0) & (pos[:, 3] < n)
+        linear_ok = (pos[:, 1] >= 0) & (pos[:, 2] < n)
+        p = np.clip(pos, 0, n - 1)
+        xs = grid[p]
+        w_cubic = np.ones((len(x), 4))
+        for a in range(4):
+            for b in range(4):
+                if a != b:
+                    den = xs[:, a] - xs[:, b]
+                    w_cubic[:, a] *= np.divide(x - xs[:, b], den, out=np.zeros_like(x), where=den != 0)
+        span = xs[:, 2] - xs[:, 1]
+        t = np.divide(x - xs[:, 1], span, out=np.zeros_like(x), where=span > 0)
+        w_linear = np.stack([np.zeros_like(x), 1.0 - t, t, np.zeros_like(x)], axis=1)
+        w = np.where(use_cubic[:, None], w_cubic, w_linear)
+        valid = use_cubic | linear_ok
         if not expand:
-            lo, hi, w = np.where(exact, on, lo), np.where(exact, on, hi), np.where(exact, 0.0, w)
+            w = np.where(exact[:, None], np.array([0.0, 1.0, 0.0, 0.0]), w)
+            p = np.where(exact[:, None], on[:, None], p)
             valid |= exact
-        return lo, hi, w, valid
+        return p, w, valid
 
-    def stencils(self, queries: np.ndarray, fallback: bool = False):
-        """Multilinear stencils of many points: (indices (N, 2**P), weights (N, 2**P), found (N,)).
+    def stencils(self, queries: np.ndarray, fallback: bool = False, cubic: bool = False, impute: bool = False):
+        """Stencils of many points: (indices (N, 4**P), weights (N, 4**P), found (N,)), and with
+        ``impute`` also ``missing`` (N, 4**P): live slots whose node is absent, and ``keys``
+        (N, 4**P): every slot's flat index on the lattice of unique axis values.
 
-        Rows not ``found`` have all-zero weights.  Corners of zero weight (on-node axes) need not
-        be populated.  With ``fallback``, when the cell has a missing corner (a held-out or
-        unconverged node), each axis in turn (Teff first) is widened to its neighbouring values,
-        as the linear-interpolation baseline does.
+        Rows not ``found`` have all-zero weights; nodes of zero weight need not be populated.
+        With ``cubic``, 4-point stencils are tried first on the first two axes (Teff and log g,
+        the densely sampled ones) where they allow one; the other axes stay linear.  With
+        ``impute``, a stencil with absent nodes is accepted (after the complete ones fail) unless
+        the point sits exactly on an absent node; the caller fills those nodes in.  With
+        ``fallback``, a point exactly on an absent node (held out, or unconverged) is rebuilt by
+        widening each axis in turn (Teff first) to its neighbouring values, as the
+        linear-interpolation baseline does.
         """
         queries = np.atleast_2d(np.asarray(queries, dtype=float))
         n, p = queries.shape
-        idx = np.zeros((n, 2**p), dtype=np.intp)
-        wts = np.zeros((n, 2**p))
+        size = 4**p
+        idx = np.zeros((n, size), dtype=np.intp)
+        wts = np.zeros((n, size))
         found = np.zeros(n, dtype=bool)
-        for widen in [None] + (list(range(p)) if fallback else []):
+        missing = np.zeros((n, size), dtype=bool)
+        keys = np.zeros((n, size), dtype=np.intp) if impute else None
+        modes = [True, False] if cubic else [False]
+        attempts = [(None, c, False) for c in modes]
+        if impute:
+            attempts += [(None, c, True) for c in modes]
+        if fallback:
+            attempts += [(j, c, False) for j in range(p) for c in modes]
+        for widen, use_cubic, allow_missing in attempts:
             todo = np.where(~found)[0]
             if not len(todo):
                 break
             q = queries[todo]
-            brackets = [self._brackets(j, q[:, j], expand=(j == widen)) for j in range(p)]
-            ok = np.all([b[3] for b in brackets], axis=0)
-            corner_idx = np.empty((len(todo), 2**p), dtype=np.intp)
-            corner_w = np.empty((len(todo), 2**p))
-            for c in range(2**p):
-                upper = [(c >> (p - 1 - j)) & 1 for j in range(p)]  # itertools.product order
-                pos = tuple(b[1] if u else b[0] for b, u in zip(brackets, upper))
-                corner_w[:, c] = np.prod([b[2] if u else 1.0 - b[2] for b, u in zip(brackets, upper)], axis=0)
+            axes = [self._axis(j, q[:, j], expand=(j == widen), cubic=use_cubic and j < 2) for j in range(p)]
+            ok = np.all([a[2] for a in axes], axis=0)
+            node_idx = np.zeros((len(todo), size), dtype=np.intp)
+            slot_keys = np.zeros((len(todo), size), dtype=np.intp)
+            node_w = np.ones((len(todo), size))
+            absent = np.zeros((len(todo), size), dtype=bool)
+            any_present = np.zeros(len(todo), dtype=bool)
+            for c in range(size):
+                digits = [(c // 4 ** (p - 1 - j)) % 4 for j in range(p)]
+                pos = tuple(a[0][:, d] for a, d in zip(axes, digits))
+                for a, d in zip(axes, digits):
+                    node_w[:, c] *= a[1][:, d]
+                live = node_w[:, c] != 0.0
+                if not live.any():
+                    continue
                 key = np.ravel_multi_index(pos, self._shape)
                 at = np.minimum(np.searchsorted(self._keys, key), len(self._keys) - 1)
                 present = self._keys[at] == key
-                corner_idx[:, c] = np.where(present, self._order[at], 0)
-                ok &= present | (corner_w[:, c] == 0.0)
+                node_idx[:, c] = np.where(present, self._order[at], 0)
+                slot_keys[:, c] = key
+                absent[:, c] = live & ~present
+                any_present |= live & present
+                if not allow_missing:
+                    ok &= present | ~live
+            if allow_missing:
+                ok &= any_present
             rows = todo[ok]
-            idx[rows] = corner_idx[ok]
-            wts[rows] = np.where(corner_w[ok] == 0.0, 0.0, corner_w[ok])
+            idx[rows] = node_idx[ok]
+            wts[rows] = node_w[ok]
+            missing[rows] = absent[ok] if allow_missing else False
+            if impute:
+                keys[rows] = slot_keys[ok]
             found[rows] = True
+        if impute:
+            return idx, wts, found, missing, keys
         return idx, wts, found
 
-    def stencil(self, q: np.ndarray, fallback: bool = False):
-        """(indices, weights) of the multilinear interpolation at one point ``q``, or None."""
-        idx, wts, found = self.stencils(np.asarray(q, dtype=float)[None], fallback)
+    def stencil(self, q: np.ndarray, fallback: bool = False, cubic: bool = False):
+        """(indices, weights) of the interpolation at one point ``q``, or None."""
+        idx, wts, found = self.stencils(np.asarray(q, dtype=float)[None], fallback, cubic)
         if not found[0]:
             return None
         keep = wts[0] != 0.0
@@ -196,6 +245,7 @@ class Interpolator:
             self._residual_q = arrays["residual/q"]
             self._residual_s = arrays["residual/s"]
             self._residual_k = arrays["residual/k"]
+            self._residual_alpha = arrays["residual/alpha"].ravel()
         self._node_steps = np.stack([self._local_step(j, self.nodes[:, j]) for j in range(len(self.axes))], axis=1)
 
     # ------------------------------------------------------------------ parameters and coverage
@@ -292,32 +342,83 @@ class Interpolator:
         return cov.status
 
     # --------------------------------------------------------------------------- prediction
-    def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
-        """Normalised profiles (N, C, D).  With ``hybrid`` (and residuals in the weights), the
-        network's own residuals at the surrounding training nodes are interpolated
-        multilinearly and added: at a node the grid model comes back, between nodes the
-        network supplies the curvature that linear interpolation lacks."""
+    def network(self, params: np.ndarray) -> np.ndarray:
+        """The network alone: normalised profiles (N, C, D)."""
         x = np.array(params, dtype=float, copy=True)
         for j, axis in enumerate(self.axes):
             if axis == "teff":
                 x[:, j] = np.log10(x[:, j])
         span = np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
         x = 2.0 * (x - self._lo) / span - 1.0
-        y = engine.forward(self.weights.tensors, self.meta["config"], x)
+        return engine.forward(self.weights.tensors, self.meta["config"], x)
+
+    def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
+        """Normalised profiles (N, C, D).
+
+        With ``hybrid`` (and residuals in the weights) the structure channels are
+
+            y(p) = S[r](p) + alpha * N(p) + (1 - alpha) * S[N](p),
+
+        with N the network, r = grid - N its residuals at the training nodes and S the
+        interpolation stencil of :class:`NodeSet` (cubic where the grid allows, else linear).
+        Since S[r] + S[N] = S[grid], this is interpolation of the grid models plus alpha times
+        the part of the network's curvature that the stencil misses; alpha (per channel and
+        depth, in [0, 1]) was fitted on the validation nodes.  At a node the grid model comes
+        back.  Where no stencil exists (beyond the populated grid) the network alone answers.
+        """
+        params = np.atleast_2d(np.asarray(params, dtype=float))
+        y = self.network(params)
         if hybrid and self.hybrid:
-            y[:, self._residual_channels] += self.residual(params).reshape(len(y), len(self._residual_channels), -1)
+            channels = self._residual_channels
+            own = y[:, channels].reshape(len(y), -1)
+            for start in range(0, len(params), 512):
+                rows = slice(start, start + 512)
+                own[rows] = self._blend(params[rows], own[rows])
+            y[:, channels] = own.reshape(len(y), len(channels), -1)
         return y
 
-    def residual(self, params: np.ndarray) -> np.ndarray:
-        """The interpolated residual correction (N, C_r * D); zero where no stencil exists."""
-        idx, wts, _ = self._residual_nodes.stencils(params, fallback=True)
-        used, where = np.unique(idx, return_inverse=True)  # decode only the nodes some stencil uses
-        where = where.reshape(idx.shape)
-        decoded = self._residual_s * np.sinh(self._residual_q[used].astype(np.float64) / self._residual_k)
-        out = np.zeros((len(idx), decoded.shape[1]))
-        for c in range(idx.shape[1]):
-            out += wts[:, c, None] * decoded[where[:, c]]
-        return out
+    def _blend(self, params: np.ndarray, own: np.ndarray) -> np.ndarray:
+        nodes = self._residual_nodes
+        idx, wts, found, missing, keys = nodes.stencils(params, fallback=True, cubic=True, impute=True)
+        if not found.any():
+            return own
+        live = wts != 0.0
+        present = live & ~missing
+        # The network at every lattice point a stencil touches (absent nodes are filled in by
+        # the network, residual 0), computed once per Interpolator.
+        net = self._lattice_network(keys[live])
+        residual = self._decoded_residual(idx[present])
+        rows_live, slots_live = np.nonzero(live)
+        rows_present, slots_present = np.nonzero(present)
+        stencil_net = np.zeros_like(own)
+        np.add.at(stencil_net, rows_live, wts[rows_live, slots_live, None] * net)
+        stencil_residual = np.zeros_like(own)
+        np.add.at(stencil_residual, rows_present, wts[rows_present, slots_present, None] * residual)
+        blended = stencil_residual + stencil_net + self._residual_alpha * (own - stencil_net)
+        return np.where(found[:, None], blended, own)
+
+    def _lattice_network(self, keys: np.ndarray) -> np.ndarray:
+        """Network output (structure channels, flattened) at lattice points, cached."""
+        nodes = self._residual_nodes
+        if not hasattr(self, "_lattice_cache"):
+            self._lattice_cache: dict[int, int] = {}
+            self._lattice_rows = np.zeros((0, len(self._residual_alpha)))
+        unique, where = np.unique(keys, return_inverse=True)
+        new = [k for k in unique.tolist() if k not in self._lattice_cache]
+        if new:
+            positions = np.unravel_index(np.array(new), nodes._shape)
+            coords = np.stack([nodes.values[j][positions[j]] for j in range(len(positions))], axis=1)
+            values = self.network(coords)[:, self._residual_channels].reshape(len(new), -1)
+            start = len(self._lattice_rows)
+            self._lattice_rows = np.concatenate([self._lattice_rows, values])
+            self._lattice_cache.update({k: start + i for i, k in enumerate(new)})
+        rows = np.array([self._lattice_cache[k] for k in unique.tolist()], dtype=np.intp)
+        return self._lattice_rows[rows[where]]
+
+    def _decoded_residual(self, idx: np.ndarray) -> np.ndarray:
+        unique, where = np.unique(idx, return_inverse=True)
+        decoded = self._residual_s * np.sinh(self._residual_q[unique].astype(np.float64) / self._residual_k)
+        return decoded[where]
 
     def predict_arrays(self, params: np.ndarray | None = None, *, extrapolate: bool = False, guard: bool = True,
                        warn=None, hybrid: bool = True, **given) -> dict[str, np.ndarray]:
@@ -348,7 +449,7 @@ class Interpolator:
                 out[name] = np.maximum(out[name], 0.0)
         if self.family == "atlas9":
             # ABROSS = d tau / d RHOX on the fixed tau scale (derived, not predicted).
-            out["rosseland_opacity"] = np.stack([opacity_from_log_tau(m, self.log_tau) for m in out["column_mass"]])
+            out["rosseland_opacity"] = opacity_from_log_tau(out["column_mass"], self.log_tau)
         if self.family == "marcs":
             out["turbulent_pressure"] = np.zeros_like(out["temperature"])  # zero in every model of the grid
         return out

@@ -351,35 +351,54 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         },
     }
     weights = Weights(meta, tensors, mean, scale, grid.params)
-    summary = finalize(weights, grid, test_idx, log)
+    summary = finalize(weights, grid, val_idx, test_idx, log)
     save(weights, output)
     return summary
 
 
-def finalize(weights: Weights, grid: GridData, test_idx: np.ndarray, log=None) -> dict:
-    """Attach the hybrid residual correction and the test metrics to ``weights`` (in place).
+def finalize(weights: Weights, grid: GridData, val_idx: np.ndarray, test_idx: np.ndarray, log=None) -> dict:
+    """Attach the hybrid correction and the test metrics to ``weights`` (in place).
 
-    The network's residuals at every non-test node (normalised units; the structure
-    channels only: not the convection columns nor the MARCS partial pressures) are stored as int8 after asinh
-    companding per channel and depth, which keeps about 2-4% relative precision over the
-    whole range.  At predict time they are interpolated multilinearly between the nodes
-    around the query and added to the network output.
+    The network's residuals at every non-test node (normalised units; the structure channels
+    only: not the convection columns nor the MARCS partial pressures) are stored as int8 after
+    asinh companding per channel and depth, which keeps about 2-4% relative precision.  The
+    blend weight alpha (per channel and depth) of the network's curvature against the grid
+    stencil is fitted by least squares on the validation nodes, each rebuilt from the
+    training nodes alone.  See :meth:`Interpolator.predict_normalised`.
     """
-    from .interpolate import Interpolator
+    from .interpolate import Interpolator, NodeSet
 
     log = log or (lambda message: None)
     weights.arrays = None
     plain = Interpolator(weights)
     y_norm = (grid.transformed - weights.mean[None]) / weights.scale[None, :, None]
-    pred = plain.predict_normalised(grid.params, hybrid=False)
-    ref = np.array(sorted(set(range(len(grid.params))) - set(np.asarray(test_idx).tolist())))
+    pred = plain.network(grid.params)
+    test_set = set(np.asarray(test_idx).tolist())
+    ref = np.array(sorted(set(range(len(grid.params))) - test_set))
+    train_only = np.array(sorted(set(ref.tolist()) - set(np.asarray(val_idx).tolist())))
     # Structure channels learned in log or linearly; not the asinh convection columns (zero over much
     # of the atmosphere) nor the MARCS partial pressures, to keep the file small.
     channels = np.array([c for c, ch in enumerate(grid.family.channels)
                          if ch.transform != "asinh" and not ch.name.startswith("pp:")])
-    residual = (y_norm - pred)[ref][:, channels].reshape(len(ref), -1)
+
+    def flat(a):
+        return a[:, channels].reshape(len(a), -1)
+
+    alpha = np.ones(len(channels) * grid.values.shape[2])
+    if len(val_idx) and len(train_only):
+        idx, wts, found = NodeSet(grid.params[train_only]).stencils(grid.params[val_idx], fallback=True, cubic=True)
+        if found.any():
+            y_t, p_t = flat(y_norm[train_only]), flat(pred[train_only])
+            rows = np.where(found)[0]
+            s_y = np.einsum("nk,nkf->nf", wts[rows], y_t[idx[rows]])
+            s_p = np.einsum("nk,nkf->nf", wts[rows], p_t[idx[rows]])
+            miss = flat(y_norm[val_idx])[rows] - s_y
+            curvature = flat(pred[val_idx])[rows] - s_p
+            alpha = np.clip((miss * curvature).sum(0) / np.maximum((curvature**2).sum(0), 1e-30), 0.0, 1.0)
+            log(f"hybrid blend fitted on {len(rows)} validation nodes: median alpha {np.median(alpha):.2f}")
+    residual = flat(y_norm - pred)[ref]
     weights.arrays = {"residual/nodes": grid.params[ref], "residual/channels": channels.astype(float),
-                      **quantise(residual)}
+                      "residual/alpha": alpha, **quantise(residual)}
     hybrid = Interpolator(weights)
     scale, mean = weights.scale[:, None], weights.mean
     predictions = {
