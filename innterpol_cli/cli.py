@@ -38,9 +38,9 @@ def _main(
 
 def fail(message: str, code: int = 1) -> "typer.Exit":
     """Print one error line on stderr and return the Exit to raise."""
-    from .console import err
+    from .console import error
 
-    err.print("[red]error:[/red] " + _escape(message), soft_wrap=True, highlight=False)
+    error(message)
     return typer.Exit(code)
 
 
@@ -89,13 +89,7 @@ def main() -> None:
 
 
 def _report(message: str, code: int = 1) -> int:
-    from .console import err
+    from .console import error
 
-    err.print("[red]error:[/red] " + _escape(message), soft_wrap=True, highlight=False)
+    error(message)
     return code
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -1,20 +1,47 @@
-"""The one stderr console: stdout is for data only."""
+"""The one stderr console: stdout is for data only.
+
+``err`` is a Rich Console on stderr, created on first use.  ``warn``, ``info`` and ``error``
+print plain text (square brackets such as "[M/H]" are shown as they are); when stderr is not
+a terminal they skip Rich altogether, which keeps a scripted ``innterpol predict`` fast.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
+import sys
 
-err = Console(stderr=True, highlight=False)
+
+def __getattr__(name: str):
+    if name == "err":
+        from rich.console import Console
+
+        console = Console(stderr=True, highlight=False)
+        globals()["err"] = console
+        return console
+    raise AttributeError(name)
+
+
+def _emit(label: str, style: str, message: str) -> None:
+    if not sys.stderr.isatty():
+        sys.stderr.write(f"{label}{message}\n")
+        sys.stderr.flush()
+        return
+    from rich.markup import escape
+
+    from . import console
+
+    prefix = f"[{style}]{label}[/{style}]" if label else ""
+    console.err.print(prefix + escape(message), soft_wrap=True)
 
 
 def warn(message: str) -> None:
-    """A warning line on stderr; ``message`` is plain text (square brackets are shown as they are)."""
-    from rich.markup import escape
-
-    err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+    """A warning line on stderr."""
+    _emit("warning: ", "yellow", message)
 
 
 def info(message: str) -> None:
-    from rich.markup import escape
+    _emit("", "", message)
 
-    err.print(escape(message), soft_wrap=True)
+
+def error(message: str) -> None:
+    """The one-line error of a failed command."""
+    _emit("error: ", "red", message)

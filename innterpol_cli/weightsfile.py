@@ -56,7 +56,8 @@ def save(weights: Weights, path: str | os.PathLike) -> None:
     meta = dict(weights.meta, format_version=FORMAT_VERSION)
     arrays["meta.json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
+    # Uncompressed: loading is then a copy (about 25 ms faster per predict), and files stay < 5 MB.
+    np.savez(buffer, **arrays)
     with atomic_output(path, "wb") as handle:
         handle.write(buffer.getvalue())
 

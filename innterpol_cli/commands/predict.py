@@ -163,10 +163,12 @@ class _progress:
         self.total, self.what, self.bar = total, what, None
 
     def __enter__(self):
+        import sys
+
+        if self.total < PROGRESS_MIN or not sys.stderr.isatty():
+            return None
         from ..console import err
 
-        if self.total < PROGRESS_MIN or not err.is_terminal:
-            return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
