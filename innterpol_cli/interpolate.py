@@ -293,7 +293,8 @@ class Interpolator:
     def coverage(self, params: np.ndarray) -> Coverage:
         """INSIDE where every corner of the enclosing grid cell is a populated node (linear
         interpolation is possible); NEAR within one grid step of a populated node on every axis;
-        else OUTSIDE.  ``nearest`` is the closest populated node in grid-step units."""
+        else OUTSIDE.  ``nearest`` is the closest populated node in grid-step units (for rows
+        INSIDE, the point itself)."""
         params = np.atleast_2d(np.asarray(params, dtype=float))
         _, _, inside = self._grid.stencils(params)
         status = np.where(inside, INSIDE, OUTSIDE)
@@ -303,12 +304,16 @@ class Interpolator:
         inv2 = 1.0 / steps**2
         scaled_nodes = self.nodes * inv2
         node_term = np.sum(self.nodes * scaled_nodes, axis=1)
-        nearest = np.empty_like(params)
+        # Inside the populated grid a point is its own reference; the nearest node is only
+        # searched for the others (it is what the messages about them name).
+        nearest = params.copy()
+        outside = np.where(~inside)[0]
         chunk = max(1, 4_000_000 // max(len(self.nodes), 1))
-        for start in range(0, len(params), chunk):
-            q = params[start: start + chunk]
+        for start in range(0, len(outside), chunk):
+            rows = outside[start: start + chunk]
+            q = params[rows]
             dist2 = (q**2) @ inv2.T - 2.0 * (q @ scaled_nodes.T) + node_term
-            nearest[start: start + chunk] = self.nodes[np.argmin(dist2, axis=1)]
+            nearest[rows] = self.nodes[np.argmin(dist2, axis=1)]
         reach = (1.0 + 1e-9) * steps
         rest = np.where(~inside)[0]
         chunk = max(1, 2_000_000 // max(self.nodes.size, 1))
@@ -350,7 +355,17 @@ class Interpolator:
                 x[:, j] = np.log10(x[:, j])
         span = np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
         x = 2.0 * (x - self._lo) / span - 1.0
-        return engine.forward(self.weights.tensors, self.meta["config"], x)
+        if len(x) < 256:
+            return engine.forward(self.weights.tensors, self.meta["config"], x)
+        # Large batches run in float32 (about twice as fast; 1e-7 relative, far below the
+        # network's own error), in chunks that stay in cache.
+        if not hasattr(self, "_tensors32"):
+            self._tensors32 = {k: v.astype(np.float32) for k, v in self.weights.tensors.items()}
+        out = np.empty((len(x), self.meta["config"]["n_channels"], self.meta["config"]["n_depth"]))
+        for start in range(0, len(x), 1024):
+            rows = slice(start, start + 1024)
+            out[rows] = engine.forward(self._tensors32, self.meta["config"], x[rows].astype(np.float32))
+        return out
 
     def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
         """Normalised profiles (N, C, D).
@@ -371,8 +386,8 @@ class Interpolator:
         if hybrid and self.hybrid:
             channels = self._residual_channels
             own = y[:, channels].reshape(len(y), -1)
-            for start in range(0, len(params), 512):
-                rows = slice(start, start + 512)
+            for start in range(0, len(params), 2048):
+                rows = slice(start, start + 2048)
                 own[rows] = self._blend(params[rows], own[rows])
             y[:, channels] = own.reshape(len(y), len(channels), -1)
         return y
@@ -388,12 +403,8 @@ class Interpolator:
         # the network, residual 0), computed once per Interpolator.
         net = self._lattice_network(keys[live])
         residual = self._decoded_residual(idx[present])
-        rows_live, slots_live = np.nonzero(live)
-        rows_present, slots_present = np.nonzero(present)
-        stencil_net = np.zeros_like(own)
-        np.add.at(stencil_net, rows_live, wts[rows_live, slots_live, None] * net)
-        stencil_residual = np.zeros_like(own)
-        np.add.at(stencil_residual, rows_present, wts[rows_present, slots_present, None] * residual)
+        stencil_net = _row_sums(live, wts, net, own.shape)
+        stencil_residual = _row_sums(present, wts, residual, own.shape)
         blended = stencil_residual + stencil_net + self._residual_alpha * (own - stencil_net)
         return np.where(found[:, None], blended, own)
 
@@ -521,6 +532,19 @@ def _scaled(reference: dict, mh: float, am: float) -> np.ndarray:
         if z - 1 < len(eps) and present[z - 1]:
             eps[z - 1] += am - reference.get("abundances_am", 0.0)
     return eps
+
+
+def _row_sums(mask: np.ndarray, wts: np.ndarray, values: np.ndarray, shape) -> np.ndarray:
+    """sum over the masked slots of each row of weight * value; ``values`` are the masked slots'
+    values in row-major order (as ``np.nonzero(mask)`` lists them)."""
+    out = np.zeros(shape)
+    rows, slots = np.nonzero(mask)
+    if not len(rows):
+        return out
+    weighted = wts[rows, slots, None] * values
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    out[rows[starts]] = np.add.reduceat(weighted, starts, axis=0)
+    return out
 
 
 _LABELS = {"teff": "Teff", "logg": "log g", "mh": "[M/H]", "am": "[alpha/M]", "cm": "[C/M]"}
