@@ -356,6 +356,10 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     return summary
 
 
+#: Channels left to the network alone in the hybrid (see finalize).
+NO_RESIDUALS = ("convective_flux_fraction", "convective_velocity", "sound_speed")
+
+
 def finalize(weights: Weights, grid: GridData, val_idx: np.ndarray, test_idx: np.ndarray, log=None) -> dict:
     """Attach the hybrid correction and the test metrics to ``weights`` (in place).
 
@@ -376,10 +380,10 @@ def finalize(weights: Weights, grid: GridData, val_idx: np.ndarray, test_idx: np
     test_set = set(np.asarray(test_idx).tolist())
     ref = np.array(sorted(set(range(len(grid.params))) - test_set))
     train_only = np.array(sorted(set(ref.tolist()) - set(np.asarray(val_idx).tolist())))
-    # Structure channels learned in log or linearly; not the asinh convection columns (zero over much
-    # of the atmosphere) nor the MARCS partial pressures, to keep the file small.
+    # The structure channels; not the convection columns (zero over much of the atmosphere, and
+    # defective in some CK04 models) nor the MARCS partial pressures, to keep the file small.
     channels = np.array([c for c, ch in enumerate(grid.family.channels)
-                         if ch.transform != "asinh" and not ch.name.startswith("pp:")])
+                         if ch.name not in NO_RESIDUALS and not ch.name.startswith("pp:")])
 
     def flat(a):
         return a[:, channels].reshape(len(a), -1)

@@ -49,10 +49,10 @@ def save(weights: Weights, path: str | os.PathLike) -> None:
     arrays = {f"tensor/{k}": np.asarray(v, dtype=np.float32) for k, v in weights.tensors.items()}
     arrays["norm/mean"] = np.asarray(weights.mean, dtype=np.float64)
     arrays["norm/scale"] = np.asarray(weights.scale, dtype=np.float64)
-    arrays["grid/nodes"] = np.asarray(weights.nodes, dtype=np.float64)
+    # Grid parameters are stored as float32 (half the size) and rounded back to 1e-6 on loading.
+    arrays["grid/nodes"] = np.asarray(weights.nodes, dtype=np.float32)
     for key, value in (weights.arrays or {}).items():
-        kind = np.int8 if key.endswith("/q") else np.float64 if key.endswith("nodes") else np.float32
-        arrays[key] = np.asarray(value, dtype=kind)
+        arrays[key] = np.asarray(value, dtype=np.int8 if key.endswith("/q") else np.float32)
     meta = dict(weights.meta, format_version=FORMAT_VERSION)
     arrays["meta.json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
@@ -77,6 +77,9 @@ def load(path: str | os.PathLike) -> Weights:
             raise WeightsError(f"{name}: weights format {meta.get('format_version')} is not {FORMAT_VERSION}")
         tensors = {k[len("tensor/"):]: v.astype(np.float64) for k, v in arrays.items() if k.startswith("tensor/")}
         extras = {k: v if k.endswith("/q") else v.astype(np.float64) for k, v in arrays.items() if k.startswith("residual/")}
-        return Weights(meta, tensors, arrays["norm/mean"], arrays["norm/scale"], arrays["grid/nodes"], name, extras)
+        if "residual/nodes" in extras:
+            extras["residual/nodes"] = np.round(extras["residual/nodes"], 6)
+        nodes = np.round(arrays["grid/nodes"].astype(np.float64), 6)
+        return Weights(meta, tensors, arrays["norm/mean"], arrays["norm/scale"], nodes, name, extras)
     except KeyError as exc:
         raise WeightsError(f"{name}: weights file lacks {exc}") from None
