@@ -24,6 +24,7 @@ def test_wheel_contains_the_weights(tmp_path):
     for name in SHIPPED:
         assert f"innterpol_cli/weights/{name}" in names
     assert "formats/atlas9.py" in names
+    assert "innterpol_cli/commands/predict.py" in names
 
 
 @pytest.mark.parametrize("name", SHIPPED)
