@@ -61,6 +61,9 @@ class Family:
     native_format: str
     #: The fixed depth scale, when the family has one; else taken from the files.
     log_tau: tuple[float, ...] | None = None
+    #: The layer that carries the depth scale (PHOENIX files give tau on their own
+    #: reference scale, "tau_std", not tau_Ross).
+    depth_layer: str = "log_tau_ross"
 
 
 ATLAS9 = Family(
@@ -119,6 +122,7 @@ PHOENIX = Family(
         Channel("electron_pressure"),
     ),
     "phoenix",
+    depth_layer="tau_std",
 )
 
 FAMILIES = {f.name: f for f in (ATLAS9, MARCS, PHOENIX)}
@@ -217,14 +221,14 @@ def build_grid(models: list[Atmosphere], family: Family, report: list[str] | Non
     """
     report = list(report or [])
     warn = warn or (lambda message: None)
-    log_tau = np.array(family.log_tau) if family.log_tau else _common_scale(models, report)
+    log_tau = np.array(family.log_tau) if family.log_tau else _common_scale(models, report, family.depth_layer)
     params, values, sources, kept = [], [], [], []
     seen: dict[tuple, str] = {}
     digest = hashlib.sha256()
     for model in models:
         label = f"{Path(model.source).name} ({model.describe()})"
         node = tuple(round(float(getattr(model, axis)), 4) for axis in family.axes)
-        tau = model.layers.get("log_tau_ross")
+        tau = model.layers.get(family.depth_layer)
         if tau is None or len(tau) != len(log_tau) or np.max(np.abs(tau - log_tau)) > 1e-6:
             if family.name == "phoenix" and tau is not None and np.all(np.isfinite(tau)):
                 pass  # resampled below
@@ -239,8 +243,8 @@ def build_grid(models: list[Atmosphere], family: Family, report: list[str] | Non
                 problem = f"lacks {channel.name}"
                 break
             v = np.asarray(v, dtype=float)
-            if family.name == "phoenix" and len(v) != len(log_tau) or (tau is not None and len(tau) == len(v) and len(v) != len(log_tau)):
-                v = np.interp(log_tau, tau, v)
+            if len(tau) != len(log_tau) or np.max(np.abs(tau - log_tau)) > 1e-6:
+                v = np.interp(log_tau, tau, v)  # PHOENIX only: others were skipped above
             if not np.all(np.isfinite(v)):
                 problem = f"non-finite {channel.name}"
                 break
@@ -280,8 +284,8 @@ def build_grid(models: list[Atmosphere], family: Family, report: list[str] | Non
     )
 
 
-def _common_scale(models: list[Atmosphere], report: list[str]) -> np.ndarray:
-    scales = [m.layers["log_tau_ross"] for m in models if "log_tau_ross" in m.layers]
+def _common_scale(models: list[Atmosphere], report: list[str], layer: str) -> np.ndarray:
+    scales = [m.layers[layer] for m in models if layer in m.layers]
     if not scales:
         raise GridError("the models carry no optical-depth scale")
     lengths = {len(s) for s in scales}

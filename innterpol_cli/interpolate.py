@@ -383,7 +383,7 @@ class Interpolator:
         """
         params = np.atleast_2d(np.asarray(params, dtype=float))
         y = self.network(params)
-        if hybrid and self.hybrid:
+        if hybrid and self.hybrid and len(y):
             channels = self._residual_channels
             own = y[:, channels].reshape(len(y), -1)
             for start in range(0, len(params), 2048):
@@ -454,7 +454,8 @@ class Interpolator:
         return self._derive(out, len(params))
 
     def _derive(self, out: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        out["log_tau_ross"] = np.broadcast_to(self.log_tau, (n, len(self.log_tau))).copy()
+        depth_layer = self.meta.get("depth_layer", "log_tau_ross")
+        out[depth_layer] = np.broadcast_to(self.log_tau, (n, len(self.log_tau))).copy()
         for name in ("convective_flux_fraction", "convective_velocity"):
             if name in out:  # non-negative by definition; the asinh read-out can dip a hair below 0
                 out[name] = np.maximum(out[name], 0.0)

@@ -330,6 +330,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         "train_config": asdict(cfg),
         "channels": [dict(ch.to_dict(), unit=_unit(ch.name)) for ch in family.channels],
         "log_tau": grid.log_tau.tolist(),
+        "depth_layer": family.depth_layer,
         "axes": list(family.axes),
         "param_norm": {"lo": lo.tolist(), "hi": hi.tolist(), "teff": "log10"},
         "param_ranges": {a: [float(grid.params[:, j].min()), float(grid.params[:, j].max())] for j, a in enumerate(family.axes)},

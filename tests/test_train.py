@@ -137,3 +137,19 @@ def test_cli_train_empty_directory(tmp_path):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error:") and "no model files" in last and "Traceback" not in result.stderr
     assert not (tmp_path / "w.npz").exists()
+
+
+def test_phoenix_directory_trains_and_predicts(shared, tmp_path):
+    models, fmt, report = read_grid_files([shared / "samples/phoenix"])
+    assert fmt == "phoenix" and len(models) == 3
+    grid = build_grid(models, FAMILIES[fmt], report)
+    assert grid.values.shape == (3, 4, 64)
+    out = tmp_path / "phoenix.npz"
+    train(grid, tiny_config(cae_epochs=2, net_epochs=2, finetune_epochs=2), str(out), grid_name="phoenix",
+          show_progress=False)
+    from innterpol_cli.interpolate import Interpolator
+
+    interp = Interpolator(load(out))
+    atmosphere = interp.atmospheres(np.array([[5500.0, 4.5, 0.0, 0.0]]), extrapolate=True)[0]
+    assert np.array_equal(atmosphere.layers["tau_std"], models[0].layers["tau_std"])
+    assert atmosphere.layers["temperature"].shape == (64,)
