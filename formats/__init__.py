@@ -175,11 +175,14 @@ def model_filenames(atmospheres, format: str) -> list[str]:
     return unique
 
 
-def write_directory(atmospheres, directory, format: str, force: bool = False, **options) -> list[Path]:
+def write_directory(atmospheres, directory, format: str, force: bool = False, names: list[str] | None = None,
+                    progress=None, **options) -> list[Path]:
     """Write each model to its own file in ``directory`` (created if missing); all or nothing.
 
     Every file is written into a temporary folder inside ``directory`` first and moved into
     place only when all of them succeeded.  Existing files are an error unless ``force``.
+    ``names`` default to :func:`model_filenames`; ``progress`` is called with the number of
+    files written so far.
     """
     import os
     import shutil
@@ -187,7 +190,7 @@ def write_directory(atmospheres, directory, format: str, force: bool = False, **
 
     atmospheres = list(atmospheres)
     directory = Path(directory)
-    names = model_filenames(atmospheres, format)
+    names = list(names) if names is not None else model_filenames(atmospheres, format)
     targets = [directory / name for name in names]
     if not force:
         existing = [t for t in targets if t.exists()]
@@ -201,10 +204,21 @@ def write_directory(atmospheres, directory, format: str, force: bool = False, **
         raise FormatError(f"cannot write: {exc.strerror or exc}", str(directory)) from None
     try:
         module = get_format(format)
-        for atm, name in zip(atmospheres, names):
-            module.write([atm], staging / name, **options)
+        text_writer = getattr(module, "format_model", None)
+        for i, (atm, name) in enumerate(zip(atmospheres, names)):
+            if text_writer is not None and not options and not name.endswith(".gz"):
+                # Text formats: the staging folder already makes the batch atomic, so skip the
+                # per-file temporary that module.write would add (half the syscalls).
+                with open(staging / name, "w", encoding="ascii", newline="\n") as handle:
+                    handle.write(text_writer(atm))
+            else:
+                module.write([atm], staging / name, **options)
+            if progress is not None:
+                progress(i + 1)
         for name, target in zip(names, targets):
             os.replace(staging / name, target)
+    except OSError as exc:
+        raise FormatError(f"cannot write: {exc.strerror or exc}", str(directory)) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return targets

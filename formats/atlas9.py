@@ -24,7 +24,7 @@ from .model import (
     log_tau_from_opacity,
     opacity_from_log_tau,
 )
-from .textio import atomic_output, read_text
+from .textio import atomic_output, parse_numbers, read_text
 
 NAME = "atlas9"
 EXTENSIONS = (".dat", ".mod", ".krz", ".atm")
@@ -51,9 +51,6 @@ SNAP_TOLERANCE = 0.06
 
 # Kurucz (Grevesse & Sauval 1998) solar log10(N/Ntot) of O and Fe, used to recover [alpha/Fe].
 _KURUCZ_SOLAR_O_MINUS_FE = -3.21 - (-4.54)
-# NaN and Infinity are read as numbers: a grid with a broken model is still readable, and
-# training skips that model with a warning naming the file (it is not a parse error).
-_NUMBER = re.compile(r"[-+]?(?:(?:\d+\.\d*|\.\d+|\d+)(?:[EeDd][-+]?\d+)?|[Nn][Aa][Nn]|[Ii]nf(?:inity)?)")
 _DEFAULT_TITLE = "TITLE  [{mh:+.1f}{alpha}] VTURB={vturb:g}  L/H=1.25 NOVER NEW ODF"
 _DEFAULT_OPACITY = " OPACITY IFOP 1 1 1 1 1 1 1 1 1 1 1 1 1 0 1 0 0 0 0 0"
 _DEFAULT_CONVECTION = " CONVECTION ON   1.25 TURBULENCE OFF  0.00  0.00  0.00  0.00"
@@ -67,23 +64,6 @@ def identify(head: bytes, name: str = "") -> bool:
         return False
     first = text.lstrip().splitlines()[:1]
     return bool(first) and first[0].startswith("TEFF") and "GRAVITY" in first[0]
-
-
-def _numbers(line: str, path: str, lineno: int, count: int | None = None) -> list[float]:
-    # Fast path: blank-separated plain numbers (almost every line); the pattern handles the rest.
-    try:
-        values = [float(tok) for tok in line.split()]
-    except ValueError:
-        values = None
-    if values is not None and (count is None or len(values) == count) and all(math.isfinite(v) for v in values):
-        return values
-    garbage = _NUMBER.sub(" ", line).split()
-    if garbage:
-        raise FormatError(f"non-numeric field {garbage[0]!r} in {line.strip()[:60]!r}", path, lineno)
-    values = [float(tok.replace("D", "E").replace("d", "e")) for tok in _NUMBER.findall(line)]
-    if count is not None and len(values) != count:
-        raise FormatError(f"expected {count} numbers, found {len(values)}: {line.strip()[:60]!r}", path, lineno)
-    return values
 
 
 def read(path) -> list[Atmosphere]:
@@ -131,11 +111,11 @@ def _read_one(lines: list[str], start: int, stop: int, path: str) -> Atmosphere:
             if rest.startswith("ABUNDANCE SCALE"):
                 tail = rest[len("ABUNDANCE SCALE"):]
                 scale_text, _, rest = tail.partition("ABUNDANCE CHANGE")
-                scale_values = _numbers(scale_text, path, i + 1, 1)
+                scale_values = parse_numbers(scale_text, path, i + 1, 1)
                 scale = scale_values[0]
             else:
                 _, _, rest = rest.partition("ABUNDANCE CHANGE")
-            values = _numbers(rest, path, i + 1)
+            values = parse_numbers(rest, path, i + 1)
             if len(values) % 2:
                 raise FormatError("ABUNDANCE CHANGE needs element/value pairs", path, i + 1)
             for z, v in zip(values[::2], values[1::2]):
@@ -166,7 +146,7 @@ def _read_one(lines: list[str], start: int, stop: int, path: str) -> Atmosphere:
             raise FormatError(
                 f"READ DECK6 promises {ndepth} depths but the deck has only {k}", path, min(i, len(lines)) + 1 if i < len(lines) else len(lines)
             )
-        table[k] = _numbers(lines[i], path, i + 1, len(columns))
+        table[k] = parse_numbers(lines[i], path, i + 1, len(columns))
     extra: dict = {}
     pradk = None
     for i in range(deck + 1 + ndepth, stop):
@@ -174,7 +154,7 @@ def _read_one(lines: list[str], start: int, stop: int, path: str) -> Atmosphere:
         if not stripped:
             continue
         if stripped.startswith("PRADK"):
-            pradk = _numbers(stripped[5:], path, i + 1, 1)[0]
+            pradk = parse_numbers(stripped[5:], path, i + 1, 1)[0]
         elif stripped.startswith("BEGIN"):
             extra["atlas9_begin"] = lines[i].rstrip()
         elif re.match(r"^[-+\d.]", stripped):

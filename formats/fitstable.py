@@ -34,8 +34,6 @@ The header of HDU 1 has ``GRIDNAME``, ``ORIGIN = 'innterpol'``, ``CREATOR``,
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import math
 import re
@@ -44,7 +42,7 @@ import numpy as np
 
 from .errors import FormatError
 from .model import LAYER_UNITS, PLANE_PARALLEL, Atmosphere
-from .textio import atomic_output
+from .textio import write_hdulist
 
 NAME = "fits"
 EXTENSIONS = (".fits", ".fit", ".fits.gz")
@@ -202,15 +200,9 @@ def write(atmospheres, path, provenance: dict | None = None) -> None:
     from astropy.io.fits.verify import VerifyWarning
 
     hdulist = build_hdulist(atmospheres, provenance)
-    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", VerifyWarning)  # HIERARCH cards for long provenance keys
-        hdulist.writeto(buffer)
-    data = buffer.getvalue()
-    if str(path).endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
-    with atomic_output(path, "wb") as handle:
-        handle.write(data)
+        write_hdulist(hdulist, path)
 
 
 def _open(path):

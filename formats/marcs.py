@@ -27,7 +27,7 @@ from .model import (
     opacity_from_log_tau,
     scaled_abundances,
 )
-from .textio import atomic_output, read_text
+from .textio import NUMBER, atomic_output, parse_numbers, read_text
 
 NAME = "marcs"
 EXTENSIONS = (".mod", ".mod.gz")
@@ -52,9 +52,6 @@ PARTIAL_PRESSURE_HEADERS = (
     " k    N2     O2     NO     NH     TiO   C2H2    HCN    C2H    HS     SiH    C3H",
     " k    C3     CS     SiC   SiC2    NS     SiN    SiO    SO     S2     SiS   Other",
 )
-# NaN and Infinity are read as numbers: a grid with a broken model is still readable, and
-# training skips that model with a warning naming the file (it is not a parse error).
-_NUMBER = re.compile(r"[-+]?(?:(?:\d+\.\d*|\.\d+|\d+)(?:[EeDd][-+]?\d+)?|[Nn][Aa][Nn]|[Ii]nf(?:inity)?)")
 
 
 def identify(head: bytes, name: str = "") -> bool:
@@ -66,25 +63,8 @@ def identify(head: bytes, name: str = "") -> bool:
     return len(lines) > 2 and "Teff [K]" in lines[1] and "Flux [erg/cm2/s]" in lines[2]
 
 
-def _floats(text: str, path: str, lineno: int, count: int | None = None) -> list[float]:
-    # Fast path: blank-separated plain numbers (almost every line); the pattern handles the rest.
-    try:
-        values = [float(tok) for tok in text.split()]
-    except ValueError:
-        values = None
-    if values is not None and (count is None or len(values) == count) and all(math.isfinite(v) for v in values):
-        return values
-    garbage = _NUMBER.sub(" ", text).split()
-    if garbage:
-        raise FormatError(f"non-numeric field {garbage[0]!r} in {text.strip()[:60]!r}", path, lineno)
-    values = [float(tok) for tok in _NUMBER.findall(text)]
-    if count is not None and len(values) != count:
-        raise FormatError(f"expected {count} numbers, found {len(values)}: {text.strip()[:70]!r}", path, lineno)
-    return values
-
-
 def _leading(line: str, path: str, lineno: int, what: str) -> float:
-    match = _NUMBER.match(line.strip())
+    match = NUMBER.match(line.strip())
     if not match:
         raise FormatError(f"cannot read {what} from {line.strip()[:60]!r}", path, lineno)
     return float(match.group(0))
@@ -120,7 +100,7 @@ def read(path) -> list[Atmosphere]:
     i = 12
     abundances: list[float] = []
     while i < len(lines) and "Number of depth points" not in lines[i]:
-        abundances += _floats(lines[i], name, i + 1)
+        abundances += parse_numbers(lines[i], name, i + 1)
         i += 1
     if i >= len(lines):
         raise FormatError("no 'Number of depth points' line: truncated", name, len(lines))
@@ -179,11 +159,11 @@ def _block(lines, start, ndepth, ncol, path):
         i = start + k
         if i >= len(lines):
             raise FormatError(f"file ends after {k} of {ndepth} depth points: truncated", path, len(lines))
-        if not _NUMBER.match(lines[i].strip()):
+        if not NUMBER.match(lines[i].strip()):
             raise FormatError(
                 f"depth point {k + 1} of {ndepth} expected, found {lines[i].strip()[:50]!r}: wrong depth count?", path, i + 1
             )
-        values = _floats(lines[i], path, i + 1, ncol)
+        values = parse_numbers(lines[i], path, i + 1, ncol)
         if not math.isfinite(values[0]) or int(values[0]) != k + 1:
             raise FormatError(f"depth index {values[0]:g} where {k + 1} was expected: wrong depth count?", path, i + 1)
         table[k] = values

@@ -27,8 +27,6 @@ table's IDs and element names in ``extra``, so that writing back gives the same 
 
 from __future__ import annotations
 
-import gzip
-import io
 import math
 
 import numpy as np
@@ -40,7 +38,7 @@ from .model import (
     density_from_pressure,
     electron_pressure_from_density,
 )
-from .textio import atomic_output
+from .textio import write_hdulist
 
 NAME = "phoenix"
 EXTENSIONS = (".ATMOS.fits",)
@@ -220,11 +218,4 @@ def write(atmospheres, path) -> None:
     atmospheres = list(atmospheres)
     if len(atmospheres) != 1:
         raise FormatError(f"a PHOENIX structure file holds one model, not {len(atmospheres)}: write to a directory", str(path))
-    hdulist = build_hdulist(atmospheres[0])
-    buffer = io.BytesIO()
-    hdulist.writeto(buffer)
-    data = buffer.getvalue()
-    if str(path).endswith(".gz"):
-        data = gzip.compress(data, mtime=0)
-    with atomic_output(path, "wb") as handle:
-        handle.write(data)
+    write_hdulist(build_hdulist(atmospheres[0]), path)

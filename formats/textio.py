@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import math
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -73,3 +75,38 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# NaN and Infinity are read as numbers: a grid with a broken model is still readable, and
+# training skips that model with a warning naming the file (it is not a parse error).
+# Columns can touch ("1.776E+06-3.737E-04"), so numbers are found by pattern, not by blanks.
+NUMBER = re.compile(r"[-+]?(?:(?:\d+\.\d*|\.\d+|\d+)(?:[EeDd][-+]?\d+)?|[Nn][Aa][Nn]|[Ii]nf(?:inity)?)")
+
+
+def parse_numbers(line: str, path: str, lineno: int, count: int | None = None) -> list[float]:
+    """The numbers of a fixed-format line, or FormatError naming the file and line."""
+    # Fast path: blank-separated plain numbers (almost every line); the pattern handles the rest.
+    try:
+        values = [float(tok) for tok in line.split()]
+    except ValueError:
+        values = None
+    if values is not None and (count is None or len(values) == count) and all(math.isfinite(v) for v in values):
+        return values
+    garbage = NUMBER.sub(" ", line).split()
+    if garbage:
+        raise FormatError(f"non-numeric field {garbage[0]!r} in {line.strip()[:60]!r}", path, lineno)
+    values = [float(tok.replace("D", "E").replace("d", "e")) for tok in NUMBER.findall(line)]
+    if count is not None and len(values) != count:
+        raise FormatError(f"expected {count} numbers, found {len(values)}: {line.strip()[:60]!r}", path, lineno)
+    return values
+
+
+def write_hdulist(hdulist, path) -> None:
+    """Write an astropy HDUList atomically ("-" is stdout; a ``.gz`` name is gzipped)."""
+    buffer = io.BytesIO()
+    hdulist.writeto(buffer)
+    data = buffer.getvalue()
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, mtime=0)
+    with atomic_output(path, "wb") as handle:
+        handle.write(data)

@@ -186,10 +186,6 @@ def file_names(atmospheres, fmt: str, names: list[str] | None = None, rows: list
     return out
 
 
-def existing_targets(paths) -> list[Path]:
-    return [p for p in paths if p.exists()]
-
-
 def check_writable_file(target: str, force: bool) -> None:
     """Refuse an existing file without ``force`` and a path that cannot be written, before any work."""
     path = Path(target)
@@ -217,46 +213,7 @@ def check_writable_directory(directory: str) -> None:
 
 def write_files(atmospheres, directory, names: list[str], fmt: str, force: bool = False, progress=None,
                 **options) -> list[Path]:
-    """Each model to its own file in ``directory`` (created if missing), all or nothing.
-
-    Files are written into a temporary folder inside ``directory`` and renamed into place only
-    when every one succeeded; existing targets are refused unless ``force``.  ``progress`` is
-    called with the number of files written so far.
-    """
-    import shutil
-    import tempfile
-
+    """Each model to its own file in ``directory``, all or nothing: see formats.write_directory."""
     import formats
 
-    directory = Path(directory)
-    targets = [directory / name for name in names]
-    if not force:
-        existing = existing_targets(targets)
-        if existing:
-            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-            raise BatchError(f"{existing[0]} exists{more}: pass --force to overwrite")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".innterpol-", dir=directory))
-    except OSError as exc:
-        raise BatchError(f"cannot write into {directory}: {exc.strerror or exc}") from None
-    try:
-        module = formats.get_format(fmt)
-        text_writer = getattr(module, "format_model", None)
-        for i, (atm, name) in enumerate(zip(atmospheres, names)):
-            if text_writer is not None and not options and not name.endswith(".gz"):
-                # Text formats: the staging folder already makes the batch atomic, so skip the
-                # per-file temporary that module.write would add (half the syscalls).
-                with open(staging / name, "w", encoding="ascii", newline="\n") as handle:
-                    handle.write(text_writer(atm))
-            else:
-                module.write([atm], staging / name, **options)
-            if progress is not None:
-                progress(i + 1)
-        for name, target in zip(names, targets):
-            os.replace(staging / name, target)
-    except OSError as exc:
-        raise BatchError(f"cannot write into {directory}: {exc.strerror or exc}") from None
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return targets
+    return formats.write_directory(atmospheres, directory, fmt, force=force, names=names, progress=progress, **options)
