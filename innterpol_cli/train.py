@@ -260,9 +260,15 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         first_val = None
         with _Progress(show_progress) as progress:
             task = progress.stage(name, epochs, first)
+            stage_start = time.monotonic()
             for epoch in range(first, epochs):
-                for group in optimizer.param_groups:  # cosine decay to 3% of the initial rate
-                    group["lr"] = lr * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * epoch / max(1, epochs))))
+                # Cosine decay to 3% of the initial rate, over the epochs or, with a wall-clock
+                # budget, over the stage's time, whichever runs out first.
+                done = epoch / max(1, epochs)
+                if math.isfinite(stage_deadline):
+                    done = max(done, (time.monotonic() - stage_start) / max(1e-9, stage_deadline - stage_start))
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
                 model.train()
                 perm = tr[torch.randperm(len(tr), device=device)]
                 total = 0.0

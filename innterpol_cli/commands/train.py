@@ -26,6 +26,7 @@ def train(
     layers: Optional[int] = typer.Option(None, help="Hidden layers of the parameter network."),
     width: Optional[int] = typer.Option(None, help="Width of the parameter network."),
     lr: Optional[float] = typer.Option(None, help="Learning rate of the first two stages."),
+    patience: Optional[int] = typer.Option(None, help="Stop a stage after this many epochs without a better validation loss."),
     seed: Optional[int] = typer.Option(None, help="Seed of the split and of the initialisation."),
     device: Optional[str] = typer.Option(None, help="cpu (default), cuda or auto."),
     threads: Optional[int] = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
@@ -44,7 +45,8 @@ def train(
         raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
     cfg = TrainConfig.resolve(
         str(config) if config else None, method=method, finetune_epochs=epochs, cae_epochs=cae_epochs,
-        net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr, seed=seed,
+        net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr,
+        patience=patience, seed=seed,
         device=device, threads=threads, max_minutes=max_minutes,
     )
     info(f"reading grid files for {grid} ...")
