@@ -447,9 +447,13 @@ def synth_compare(interp, evaluation: Evaluation, linelist, *, jobs: int = 1, ti
         def run(task):
             kind, i, path = task
             try:
-                return kind, i, synthesize_in_subprocess(path, linelist, wave_range, timeout=timeout, format=fmt)
+                wave, flux = synthesize_in_subprocess(path, linelist, wave_range, timeout=timeout, format=fmt)
             except SynthesisError as exc:
                 return kind, i, str(exc)
+            bad = int(np.sum(~np.isfinite(flux)))
+            if bad:  # PySME can return NaN flux on a model it accepts: a failure, not a number
+                return kind, i, f"PySME returned {bad} non-finite flux values of {len(flux)}"
+            return kind, i, (wave, flux)
 
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             for kind, i, result in pool.map(run, tasks):
