@@ -509,9 +509,15 @@ class Interpolator:
         weights_name = Path(self.weights.path).name
         note = f"innterpol {__version__} {label} with {weights_name}"
         extra = dict(reference.get("extra", {}))
+        # The reference model's H and He number fractions belong to its metallicity: the
+        # writer derives this model's own from its abundances.
+        extra.pop("kurucz_h_he", None)
         extra["innterpol"] = note
         short = "EXTRAPOLATED" if int(status) == OUTSIDE else "interpolated"
-        extra["atlas9_title"] = f"TITLE  [{mh:+.1f}{'a' if am >= 0.2 else ''}] innterpol {__version__} {short} {weights_name}"[:80]
+        # VTURB= and L/H= as in the CK04 titles: PySME's KrzFile takes the microturbulence
+        # from this line (without it, vturb = 0).
+        extra["atlas9_title"] = (f"TITLE  [{mh:+.1f}{'a' if am >= 0.2 else ''}] VTURB={vmic:g}  L/H=1.25 "
+                                 f"innterpol {__version__} {short} {weights_name}")[:80]
         extra["marcs_name"] = (f"innterpol {label}: Teff={teff:.0f} logg={logg:.2f} [M/H]={mh:+.2f}" +
                                (f" [a/M]={am:+.2f}" if "am" in self.axes else "") + f" weights={weights_name} v{__version__}")
         extra["marcs_teff_comment"] = f" {label} by innterpol {__version__}"
