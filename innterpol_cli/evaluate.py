@@ -50,7 +50,7 @@ def parse_methods(text: str | None, pca_weights: str | None) -> list[str]:
     if "pca" in chosen and not pca_weights:
         raise EvaluateError("method pca needs --pca-weights PATH (weights trained with `innterpol train --method pca`)")
     if "gbm" in chosen and importlib.util.find_spec("sklearn") is None:
-        raise EvaluateError("method gbm needs scikit-learn, which is not installed: pip install scikit-learn")
+        raise EvaluateError("method gbm needs scikit-learn, which is not installed: pip install 'innterpol[eval]'")
     chosen = set(chosen) | {"linear"}
     return [m for m in METHODS if m in chosen]
 
@@ -174,7 +174,7 @@ class GradientBoosting:
         try:
             from sklearn.ensemble import HistGradientBoostingRegressor
         except ImportError:
-            raise EvaluateError("method gbm needs scikit-learn, which is not installed: pip install scikit-learn") from None
+            raise EvaluateError("method gbm needs scikit-learn, which is not installed: pip install 'innterpol[eval]'") from None
         self.axes, self.mean, self.scale = list(axes), mean, scale
         flat = ((transformed - mean[None]) / scale[None, :, None]).reshape(len(params), -1)
         self.centre = flat.mean(axis=0)
