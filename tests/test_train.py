@@ -153,3 +153,47 @@ def test_phoenix_directory_trains_and_predicts(shared, tmp_path):
     atmosphere = interp.atmospheres(np.array([[5500.0, 4.5, 0.0, 0.0]]), extrapolate=True)[0]
     assert np.array_equal(atmosphere.layers["tau_std"], models[0].layers["tau_std"])
     assert atmosphere.layers["temperature"].shape == (64,)
+
+
+def test_resume_continues_from_the_checkpoint(small_grid, tmp_path):
+    ckpt = tmp_path / "ckpt"
+    out = tmp_path / "w.npz"
+    cfg = tiny_config(cae_epochs=3, net_epochs=3, finetune_epochs=30)
+    train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(ckpt), show_progress=False)
+    assert (ckpt / "checkpoint.pt").exists()
+    messages = []
+    train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(ckpt), resume=True, show_progress=False,
+          log=messages.append)
+    assert any(m.startswith("resuming from") for m in messages)
+    with pytest.raises(TrainError, match="no checkpoint"):
+        train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(tmp_path / "none"), resume=True,
+              show_progress=False)
+
+
+def test_interrupted_training_leaves_previous_weights(shared, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "w.npz"
+    out.write_bytes(b"previous weights")
+    process = subprocess.Popen(
+        CLI + ["train", "--grid", "x", str(shared / "grids/atlas9-ck04/ap00k2odfnew.dat"), "-o", str(out), "--force",
+               "--epochs", "100000", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(8)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert out.read_bytes() == b"previous weights"
+    assert not list(tmp_path.glob("*.part"))
+    assert "Traceback" not in stderr
+
+
+def test_cuda_unavailable_is_a_clear_error(small_grid, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(TrainError, match="no CUDA device"):
+        train(small_grid, tiny_config(device="cuda"), str(tmp_path / "w.npz"), grid_name="x", show_progress=False)
