@@ -10,13 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 
-def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray, max_gap_steps: float | None = None,
-                steps: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Linear interpolation of ``ref_values`` (N, ...) at each row of ``query`` (M, P).
 
     Returns (values (M, ...), axis used per query or -1 where no bracketing pair exists).
-    With ``max_gap_steps`` and ``steps``, a bracket wider than that many grid steps on each
-    side is not used.
     """
     out = np.full((len(query),) + ref_values.shape[1:], np.nan)
     used = np.full(len(query), -1)
@@ -34,9 +31,6 @@ def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarra
             lo = below[np.argmax(coords[below])]
             hi = above[np.argmin(coords[above])]
             x0, x1 = coords[lo], coords[hi]
-            if max_gap_steps is not None and steps is not None and steps[axis] > 0:
-                if (q[axis] - x0) > max_gap_steps * steps[axis] + 1e-9 or (x1 - q[axis]) > max_gap_steps * steps[axis] + 1e-9:
-                    continue
             idx = np.where(line)[0]
             w = (q[axis] - x0) / (x1 - x0)
             out[m] = (1 - w) * ref_values[idx[lo]] + w * ref_values[idx[hi]]
