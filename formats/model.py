@@ -42,7 +42,6 @@ Abundances are ``log10(N_X / N_H) + 12`` for Z = 1, 2, ... (``-99`` or below
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -245,17 +244,6 @@ def mean_molecular_weight_from_density(density, gas_pressure, temperature):
     return np.asarray(density) * BOLTZMANN * np.asarray(temperature) / (
         np.asarray(gas_pressure) * ATOMIC_MASS_UNIT
     )
-
-
-def column_mass_from_density(depth, density):
-    """RHOX = integral of rho dz from the top, trapezoid; the top layer gets rho_1 * H with H the
-    local density scale height, so that an exponential atmosphere above the first point is counted."""
-    depth = np.asarray(depth, dtype=float)
-    density = np.asarray(density, dtype=float)
-    dz = np.diff(depth)
-    scale_height = dz[0] / max(math.log(density[1] / density[0]), 1e-30)
-    top = density[0] * scale_height
-    return top + np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * dz)])
 
 
 def depth_from_column_mass(column_mass, density, log_tau_ross):
