@@ -243,7 +243,7 @@ def read(path) -> list[Atmosphere]:
             if required not in names:
                 raise FormatError(f"table lacks the {required} column", name)
         n = len(data)
-        get = lambda key: np.asarray(data[key], dtype=float) if key in names else np.zeros(n)  # noqa: E731
+        get = lambda key: np.asarray(data[key], dtype=float) if key in names else np.zeros(n)
         scalars = {key: get(key) for key in SCALARS}
         geometry = [g.strip() for g in data["GEOMETRY"]] if "GEOMETRY" in names else [PLANE_PARALLEL] * n
         ndepth = np.asarray(data["NDEPTH"], dtype=int)

@@ -228,8 +228,7 @@ def format_model(atm: Atmosphere) -> str:
     flux = extra.get("flux", 5.670374419e-5 * atm.teff**4)
     name = extra.get("marcs_name") or _model_name(atm)
     lines = [name]
-    lines.append(f"{atm.teff:6.0f}.{extra.get('marcs_teff_comment', '      Teff [K].         Last iteration; yyyymmdd=00000000')}".replace(".      Teff", ".      Teff", 1))
-    lines[-1] = f"{atm.teff:6.0f}.      Teff [K]" + _after_teff(extra)
+    lines.append(f"{atm.teff:6.0f}.      Teff [K]" + _after_teff(extra))
     lines.append(f"{flux:12.4E} Flux [erg/cm2/s]")
     lines.append(f"{gravity:12.4E} Surface gravity [cm/s2]")
     lines.append(f"{atm.vmic:5.1f}        Microturbulence parameter [km/s]")
@@ -283,7 +282,7 @@ def format_model(atm: Atmosphere) -> str:
         lines.append(header)
         for k in range(n):
             row = f"{k + 1:3d}"
-            for j, col in enumerate(names):
+            for col in names:
                 value = partial.get(col)
                 v = float(value[k]) if value is not None else -99.0
                 row += f" {v:6.3f}" if col == "lgPgas" else f"{v:7.2f}"

@@ -132,7 +132,7 @@ class Atmosphere:
 
         return self.layers[name] * u.Unit(LAYER_UNITS[name] or "")
 
-    def copy(self) -> "Atmosphere":
+    def copy(self) -> Atmosphere:
         return replace(
             self,
             abundances=self.abundances.copy(),

@@ -6,7 +6,6 @@ Heavy imports (torch, astropy, pandas) happen inside the commands that need them
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import typer
 
@@ -31,12 +30,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-    version: Optional[bool] = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version."),
+    version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     _state["debug"] = debug
 
 
-def fail(message: str, code: int = 1) -> "typer.Exit":
+def fail(message: str, code: int = 1) -> typer.Exit:
     """Print one error line on stderr and return the Exit to raise."""
     from .console import error
 
@@ -65,25 +64,25 @@ def main() -> None:
     except InnterpolError as exc:
         if debug:
             raise
-        raise SystemExit(_report(str(exc)))
+        raise SystemExit(_report(str(exc))) from None
     except KeyboardInterrupt:
         if debug:
             raise
-        raise SystemExit(_report("interrupted", 130))
+        raise SystemExit(_report("interrupted", 130)) from None
     except typer.Exit as exc:
-        raise SystemExit(exc.exit_code)
+        raise SystemExit(exc.exit_code) from None
     except typer.Abort:
-        raise SystemExit(_report("aborted", 1))
+        raise SystemExit(_report("aborted", 1)) from None
     except Exception as exc:  # usage errors (Typer's click exceptions) and anything unexpected
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             hint = ""
             ctx = getattr(exc, "ctx", None)
             if ctx is not None:
                 hint = f" (see `{ctx.command_path} --help`)"
-            raise SystemExit(_report(exc.format_message() + hint, exc.exit_code))
+            raise SystemExit(_report(exc.format_message() + hint, exc.exit_code)) from None
         if debug:
             raise
-        raise SystemExit(_report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)"))
+        raise SystemExit(_report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")) from None
     if isinstance(code, int) and code:
         raise SystemExit(code)
 

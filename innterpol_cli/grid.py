@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from formats import Atmosphere, FormatError, InnterpolError
+from formats import Atmosphere, FormatError, InnterpolError, identify
 from formats import read as read_models
-from formats import identify
 
 
 class GridError(InnterpolError):

@@ -23,7 +23,8 @@ from formats.errors import InnterpolError
 from formats.model import PLANE_PARALLEL, SPHERICAL, Atmosphere, opacity_from_log_tau
 
 from . import __version__, engine
-from .weightsfile import WeightsError, load as load_weights
+from .weightsfile import WeightsError
+from .weightsfile import load as load_weights
 
 #: Shipped weights by grid name (and alias).
 SHIPPED = {
@@ -204,10 +205,10 @@ class NodeSet:
         return idx[0][keep], wts[0][keep]
 
 
-_CACHE: dict[str, "Interpolator"] = {}
+_CACHE: dict[str, Interpolator] = {}
 
 
-def load(grid: str) -> "Interpolator":
+def load(grid: str) -> Interpolator:
     path = resolve(grid)
     key = str(path.resolve())
     if key not in _CACHE:

@@ -51,7 +51,7 @@ class TrainConfig:
     max_minutes: float = 0.0  # 0: no wall-clock budget
 
     @classmethod
-    def resolve(cls, config_file: str | None = None, **overrides) -> "TrainConfig":
+    def resolve(cls, config_file: str | None = None, **overrides) -> TrainConfig:
         values = asdict(cls())
         types = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
         if config_file:
@@ -182,7 +182,6 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
     family = grid.family
     train_idx, val_idx, test_idx = split_nodes(grid.params, cfg)
     if len(train_idx) < 2:

@@ -19,3 +19,10 @@ def shared() -> Path:
     if path is None:
         pytest.skip("shared data not found: set INNTERPOL_SHARED or put it at ../shared next to the repo")
     return path
+
+
+def deck_count(path: Path) -> int:
+    """Models in an ATLAS9 file, counted from its text (one ``TEFF`` card per deck), so tests
+    follow the shared grid as it grows instead of pinning a number."""
+    with open(path, encoding="ascii", errors="replace") as handle:
+        return sum(1 for line in handle if line.startswith("TEFF"))

@@ -7,7 +7,6 @@ other weights files of the same layout (for testing weights before they are ship
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 
 import formats
 from innterpol_cli.cli import main
-from innterpol_cli.interpolate import INSIDE, NEAR, OUTSIDE, load, resolve
+from innterpol_cli.interpolate import NEAR, OUTSIDE, load, resolve
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -109,7 +108,7 @@ def test_marcs_from_atlas9_fails_clearly(atlas9, tmp_path, capsys, monkeypatch):
     target = tmp_path / "sun.mod"
     code, out, err = run(["predict", "--grid", atlas9, "--teff", 5777, "--logg", 4.44, "-o", target, "--format", "marcs"],
                          capsys, monkeypatch)
-    assert code == 1 and "lgTau5" in err and [l for l in err.splitlines() if l.startswith("error:")] == err.splitlines()[-1:]
+    assert code == 1 and "lgTau5" in err and [line for line in err.splitlines() if line.startswith("error:")] == err.splitlines()[-1:]
     assert not target.exists()
 
 
@@ -350,7 +349,7 @@ def test_no_heavy_imports(args, atlas9, tmp_path):
     if args[0] == "predict":
         args[1:1] = ["--grid", atlas9]
     result = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *args], capture_output=True, text=True)
-    line = [l for l in result.stderr.splitlines() if l.startswith("MODULES")][-1]
+    line = [text for text in result.stderr.splitlines() if text.startswith("MODULES")][-1]
     assert line.split()[1:] == [], f"imported: {line}"
     if args[0] == "predict":
         assert (tmp_path / "sun.dat").exists(), result.stderr

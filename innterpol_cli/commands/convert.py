@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -28,8 +27,8 @@ def convert(
     target: str = typer.Argument(
         ..., metavar="OUT", help="File to write ('-' for stdout), or a directory (existing, or ending in '/') for one file per model."
     ),
-    to: Optional[str] = typer.Option(None, "--to", help="Output format: atlas9, marcs, phoenix or fits. Default: from OUT's suffix."),
-    from_format: Optional[str] = typer.Option(None, "--from", help="Input format, when detection is not wanted."),
+    to: str | None = typer.Option(None, "--to", help="Output format: atlas9, marcs, phoenix or fits. Default: from OUT's suffix."),
+    from_format: str | None = typer.Option(None, "--from", help="Input format, when detection is not wanted."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
 ) -> None:
     """Convert model atmospheres between ATLAS9, MARCS, PHOENIX and FITS-table files.

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -17,24 +16,24 @@ LINELIST_NAME = "atomic_lines_4995-5105.csv"
 @app.command()
 def evaluate(
     grid: str = typer.Option(..., "--grid", help="Shipped grid name (atlas9, marcs) or a weights file."),
-    grid_files: List[str] = typer.Option(..., "--grid-files", help="The grid files the weights were trained from: "
+    grid_files: list[str] = typer.Option(..., "--grid-files", help="The grid files the weights were trained from: "
                                          "a directory, a quoted glob pattern, or a file (repeat the option for more)."),
-    truth: Optional[List[str]] = typer.Option(None, "--truth", help="Real models the network did not train on, "
+    truth: list[str] | None = typer.Option(None, "--truth", help="Real models the network did not train on, "
                                               "given like --grid-files (default: the weights' recorded test split, "
                                               "taken from the grid files)."),
-    methods: Optional[str] = typer.Option(None, "--methods", help="Comma-separated: innterpol, network, linear, pca, "
+    methods: str | None = typer.Option(None, "--methods", help="Comma-separated: innterpol, network, linear, pca, "
                                           "gbm (default innterpol,network,linear, plus pca with --pca-weights; "
                                           "linear is always included)."),
-    pca_weights: Optional[str] = typer.Option(None, "--pca-weights", help="Weights trained with --method pca, for "
+    pca_weights: str | None = typer.Option(None, "--pca-weights", help="Weights trained with --method pca, for "
                                               "the PCA + network baseline."),
-    json_out: Optional[str] = typer.Option(None, "--json", help="Write the results as JSON to FILE ('-': stdout)."),
-    plots: Optional[Path] = typer.Option(None, "--plots", help="Write error-against-depth PNGs into DIR."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the results as JSON to FILE ('-': stdout)."),
+    plots: Path | None = typer.Option(None, "--plots", help="Write error-against-depth PNGs into DIR."),
     synth: bool = typer.Option(False, "--synth", help="Also compare PySME spectra of true, innterpol and linear models."),
     jobs: int = typer.Option(1, "--jobs", min=1, help="Parallel synthesis processes."),
-    linelist: Optional[Path] = typer.Option(None, "--linelist", help=f"Line list CSV for --synth (default: "
+    linelist: Path | None = typer.Option(None, "--linelist", help=f"Line list CSV for --synth (default: "
                                             f"$INNTERPOL_SHARED/clients/{LINELIST_NAME} or ../shared/clients/...)."),
     synth_timeout: float = typer.Option(300.0, "--synth-timeout", help="Seconds before one synthesis is abandoned."),
-    max_models: Optional[int] = typer.Option(None, "--max-models", min=1, help="Evaluate a seeded random subset of "
+    max_models: int | None = typer.Option(None, "--max-models", min=1, help="Evaluate a seeded random subset of "
                                              "at most N truth models."),
 ) -> None:
     """Compare innterpol with linear interpolation (and other baselines) on held-out models."""
@@ -96,7 +95,7 @@ def evaluate(
             info(f"wrote {json_out}")
 
 
-def _linelist(given: Optional[Path]) -> Path:
+def _linelist(given: Path | None) -> Path:
     from ..evaluate import EvaluateError
 
     if given is not None:

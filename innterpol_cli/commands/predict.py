@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 from ..cli import app
@@ -15,12 +13,12 @@ PROGRESS_MIN = 200
 @app.command()
 def predict(
     grid: str = typer.Option("atlas9", "--grid", "-g", help="atlas9, marcs, phoenix, or the path of a weights file (.npz)."),
-    teff: Optional[str] = typer.Option(None, "--teff", help="Effective temperature [K]."),
-    logg: Optional[str] = typer.Option(None, "--logg", help="log10 surface gravity [cgs]."),
-    mh: Optional[str] = typer.Option(None, "--mh", "--feh", help="[M/H] [dex] (default 0)."),
-    am: Optional[str] = typer.Option(None, "--am", "--alpha", help="[alpha/M] [dex] (default 0)."),
-    cm: Optional[str] = typer.Option(None, "--cm", help="[C/M] [dex] (default 0), for grids with that axis."),
-    params: Optional[str] = typer.Option(
+    teff: str | None = typer.Option(None, "--teff", help="Effective temperature [K]."),
+    logg: str | None = typer.Option(None, "--logg", help="log10 surface gravity [cgs]."),
+    mh: str | None = typer.Option(None, "--mh", "--feh", help="[M/H] [dex] (default 0)."),
+    am: str | None = typer.Option(None, "--am", "--alpha", help="[alpha/M] [dex] (default 0)."),
+    cm: str | None = typer.Option(None, "--cm", help="[C/M] [dex] (default 0), for grids with that axis."),
+    params: str | None = typer.Option(
         None, "--params", "-p", metavar="CSV",
         help="A CSV of parameters, one model per row ('-' for stdin): columns teff, logg, mh (feh), am (alpha), cm, name.",
     ),
@@ -28,7 +26,7 @@ def predict(
         ..., "--output", "-o",
         help="Output file, '-' for stdout, or a directory (existing, or ending in '/') for one file per model.",
     ),
-    fmt: Optional[str] = typer.Option(
+    fmt: str | None = typer.Option(
         None, "--format", "-f", help="atlas9, marcs or fits. Default: fits for a .fits name, else the grid's own format."
     ),
     extrapolate: bool = typer.Option(
@@ -144,7 +142,7 @@ def _number(text: str, key: str) -> float:
     return value
 
 
-def _output_format(fmt: Optional[str], output: str, no_suffix: bool, native: str) -> str:
+def _output_format(fmt: str | None, output: str, no_suffix: bool, native: str) -> str:
     if fmt:
         return fmt.lower()
     if not no_suffix:
@@ -167,9 +165,9 @@ class _progress:
 
         if self.total < PROGRESS_MIN or not sys.stderr.isatty():
             return None
-        from ..console import err
-
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        from ..console import err
 
         self.bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                             TimeRemainingColumn(), console=err, transient=True)

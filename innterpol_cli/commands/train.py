@@ -5,7 +5,6 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -14,32 +13,33 @@ from ..cli import app
 
 @app.command()
 def train(
-    paths: List[str] = typer.Argument(..., help="Grid files, directories or glob patterns (.gz is fine)."),
+    paths: list[str] = typer.Argument(..., help="Grid files, directories or glob patterns (.gz is fine)."),
     grid: str = typer.Option(..., "--grid", help="Name recorded in the weights (e.g. atlas9-ck04, marcs-sdss, phoenix)."),
     output: Path = typer.Option(..., "-o", "--output", help="Weights file to write (.npz)."),
-    method: Optional[str] = typer.Option(None, help="cae (default: auto-encoder + network) or pca (PCA + network)."),
-    epochs: Optional[int] = typer.Option(None, help="Fine-tuning epochs (the CAE and latent stages take their own defaults)."),
-    cae_epochs: Optional[int] = typer.Option(None, help="Auto-encoder epochs."),
-    net_epochs: Optional[int] = typer.Option(None, help="Parameter-to-latent epochs."),
-    batch_size: Optional[int] = typer.Option(None, help="Mini-batch size."),
-    latent: Optional[int] = typer.Option(None, help="Latent vector size."),
-    layers: Optional[int] = typer.Option(None, help="Hidden layers of the parameter network."),
-    width: Optional[int] = typer.Option(None, help="Width of the parameter network."),
-    lr: Optional[float] = typer.Option(None, help="Learning rate of the first two stages."),
-    patience: Optional[int] = typer.Option(None, help="Stop a stage after this many epochs without a better validation loss."),
-    seed: Optional[int] = typer.Option(None, help="Seed of the split and of the initialisation."),
-    device: Optional[str] = typer.Option(None, help="cpu (default), cuda or auto."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
-    max_minutes: Optional[float] = typer.Option(None, help="Wall-clock budget; stages stop early to meet it."),
-    config: Optional[Path] = typer.Option(None, help="JSON file of training settings (flags override it)."),
-    checkpoint_dir: Optional[Path] = typer.Option(None, help="Where to keep checkpoints (default: OUTPUT.ckpt/)."),
+    method: str | None = typer.Option(None, help="cae (default: auto-encoder + network) or pca (PCA + network)."),
+    epochs: int | None = typer.Option(None, help="Fine-tuning epochs (the CAE and latent stages take their own defaults)."),
+    cae_epochs: int | None = typer.Option(None, help="Auto-encoder epochs."),
+    net_epochs: int | None = typer.Option(None, help="Parameter-to-latent epochs."),
+    batch_size: int | None = typer.Option(None, help="Mini-batch size."),
+    latent: int | None = typer.Option(None, help="Latent vector size."),
+    layers: int | None = typer.Option(None, help="Hidden layers of the parameter network."),
+    width: int | None = typer.Option(None, help="Width of the parameter network."),
+    lr: float | None = typer.Option(None, help="Learning rate of the first two stages."),
+    patience: int | None = typer.Option(None, help="Stop a stage after this many epochs without a better validation loss."),
+    seed: int | None = typer.Option(None, help="Seed of the split and of the initialisation."),
+    device: str | None = typer.Option(None, help="cpu (default), cuda or auto."),
+    threads: int | None = typer.Option(None, help="CPU threads for torch (0: torch's default)."),
+    max_minutes: float | None = typer.Option(None, help="Wall-clock budget; stages stop early to meet it."),
+    config: Path | None = typer.Option(None, help="JSON file of training settings (flags override it)."),
+    checkpoint_dir: Path | None = typer.Option(None, help="Where to keep checkpoints (default: OUTPUT.ckpt/)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint."),
     force: bool = typer.Option(False, "--force", help="Replace an existing weights file."),
 ) -> None:
     """Train the auto-encoder and the parameter network on a grid; write one weights file."""
     from ..console import info, warn
     from ..grid import build_grid, family_for_format, read_grid_files
-    from ..train import TrainConfig, print_summary, train as run
+    from ..train import TrainConfig, print_summary
+    from ..train import train as run
 
     if output.exists() and not force and not resume:
         raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
