@@ -7,7 +7,10 @@ numbers are found by pattern, not by whitespace, because columns can touch
 
 Writes decks in the layout of the CK04 grid files, which Turbospectrum (depth
 count in columns 11-13 of ``READ DECK6``, ``TEFF`` as the first line), Synspec
-(fixed TEFF positions, ``READ DECK6`` on line 23) and PySME's KrzFile read.
+(fixed TEFF positions, ``READ DECK6`` on line 23) and PySME's KrzFile read: fixed-width
+fields that are also blank-separated (:data:`DECK_FIELDS`; a value that does not fit is
+refused), [M/H] in the TITLE to 0.01 dex, and a PRADK derived where the model has none
+(:func:`pradk`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .model import (
     log_tau_from_opacity,
     opacity_from_log_tau,
 )
-from .textio import atomic_output, parse_numbers, read_text
+from .textio import atomic_output, fixed_fields, overflowing_fields, parse_numbers, read_text
 
 NAME = "atlas9"
 EXTENSIONS = (".dat", ".mod", ".krz", ".atm")
@@ -45,13 +48,32 @@ COLUMNS = (
 )
 REQUIRED = ("column_mass", "temperature", "gas_pressure", "electron_density", "rosseland_opacity")
 
+#: The deck's fixed-width fields: RHOX, T, then eight E10.3 columns, the FORMAT
+#: (1PE15.8,0PF9.1,1P8E10.3) of ATLAS9 and of the CK04 files.  Every field is written as one
+#: blank and a value of at most the spec's width, so the columns stay where Fortran's fixed-column
+#: readers (Synspec, ATLAS) look for them AND a blank separates every pair of numbers, which
+#: list-directed and whitespace readers (Turbospectrum's ``read(*,*)``, PySME's KrzFile) need.
+#: A value that would take more (a negative number or a three-digit exponent in an E10.3 field,
+#: T >= 1e6 K) is refused, not written: see :func:`field_overflows`.
+DECK_FIELDS = ("14.8E", "8.1f") + ("9.3E",) * 8
+#: ``TEFF %6.0f.  GRAVITY %7.5f``: the positions Synspec reads.
+HEADER_FIELDS = ("6.0f", "7.5f")
+
+#: PRADK (the radiation pressure at the top of the model, dyn/cm2) over sigma Teff^4 / c:
+#: 0.7087 is the median over all 7,141 CK04 models; every one of them lies within -3.7 % / +2.2 %
+#: (0.683 to 0.724).  The grey Eddington value would be 2/3.  See docs/formats.md.
+PRADK_OVER_FLUX = 0.7087
+_STEFAN_BOLTZMANN = 5.670374419e-5  # erg cm-2 s-1 K-4 (CODATA 2018)
+_SPEED_OF_LIGHT = 2.99792458e10  # cm / s
+
 #: The standard ATLAS9 optical-depth scale: log tau_Ross = -6.875 + 0.125 k, k = 0..71.
 STANDARD_LOG_TAU = -6.875 + 0.125 * np.arange(72)
 SNAP_TOLERANCE = 0.06
 
 # Kurucz (Grevesse & Sauval 1998) solar log10(N/Ntot) of O and Fe, used to recover [alpha/Fe].
 _KURUCZ_SOLAR_O_MINUS_FE = -3.21 - (-4.54)
-_DEFAULT_TITLE = "TITLE  [{mh:+.1f}{alpha}] VTURB={vturb:g}  L/H=1.25 NOVER NEW ODF"
+#: [M/H] to 0.01 dex, so that the reader gets back what was written (the CK04 files print 0.1 dex).
+_DEFAULT_TITLE = "TITLE  [{mh:+.2f}{alpha}] VTURB={vturb:g}  L/H=1.25 NOVER NEW ODF"
 _DEFAULT_OPACITY = " OPACITY IFOP 1 1 1 1 1 1 1 1 1 1 1 1 1 0 1 0 0 0 0 0"
 _DEFAULT_CONVECTION = " CONVECTION ON   1.25 TURBULENCE OFF  0.00  0.00  0.00  0.00"
 
@@ -279,7 +301,8 @@ def format_model(atm: Atmosphere) -> str:
     layers = _complete_layers(atm)
     extra = atm.extra
     alpha = "a" if atm.am >= 0.2 else ""
-    lines = [f"TEFF {atm.teff:6.0f}.  GRAVITY {atm.logg:7.5f} LTE "]
+    header = fixed_fields((atm.teff, atm.logg), HEADER_FIELDS, ("Teff", "log g"))
+    lines = [f"TEFF{header[:7]}.  GRAVITY{header[7:]} LTE "]
     lines.append(extra.get("atlas9_title") or _DEFAULT_TITLE.format(mh=atm.mh, alpha=alpha, vturb=atm.vmic))
     lines.append(extra.get("atlas9_opacity") or _DEFAULT_OPACITY)
     lines.append(extra.get("atlas9_convection") or _DEFAULT_CONVECTION)
@@ -294,17 +317,32 @@ def format_model(atm: Atmosphere) -> str:
     n = len(layers["column_mass"])
     lines.append(f"READ DECK6{n:3d} RHOX,T,P,XNE,ABROSS,ACCRAD,VTURB, FLXCNV,VCONV,VELSND")
     table = np.column_stack([layers[name] for _, name in COLUMNS])
-    for row in table:
-        lines.append(
-            f"{row[0]:15.8E}{row[1]:9.1f}" + "".join(f" {v:9.3E}" for v in row[2:])
-        )
-    pradk = extra.get("pradk")
-    if pradk is None:
-        # PRADK is the radiation pressure at the top of the model (ATLAS adds it to P_rad).
-        pradk = float(atm.layers["radiation_pressure"][0]) if "radiation_pressure" in atm.layers else 0.0
-    lines.append(f"PRADK {pradk:10.4E}")
+    names = [name for _, name in COLUMNS]
+    for k, row in enumerate(table):
+        lines.append(fixed_fields(row, DECK_FIELDS, names, k + 1))
+    lines.append(f"PRADK {pradk(atm):10.4E}")
     lines.append(extra.get("atlas9_begin") or "BEGIN                    ITERATION  15 COMPLETED")
     return "\n".join(lines) + "\n"
+
+
+def pradk(atm: Atmosphere) -> float:
+    """PRADK of a deck: the model's own (read from a deck), else the radiation pressure of its top
+    layer (a MARCS source), else PRADK_OVER_FLUX * sigma Teff^4 / c, the CK04 grid's relation."""
+    value = atm.extra.get("pradk")
+    if value is not None:
+        return float(value)
+    if "radiation_pressure" in atm.layers:
+        return float(atm.layers["radiation_pressure"][0])
+    return PRADK_OVER_FLUX * _STEFAN_BOLTZMANN * atm.teff**4 / _SPEED_OF_LIGHT
+
+
+def field_overflows(atm: Atmosphere) -> list[tuple[str, int | None, float, int]]:
+    """Every quantity with a value that would not fit its field, as (quantity, depth (1-based, None
+    for the header), value, width): the first such value of each quantity."""
+    header = overflowing_fields([("Teff", [atm.teff], HEADER_FIELDS[0]), ("log g", [atm.logg], HEADER_FIELDS[1])])
+    layers = _complete_layers(atm)
+    deck = overflowing_fields([(name, layers[name], spec) for (_, name), spec in zip(COLUMNS, DECK_FIELDS)])
+    return [(name, None, value, width) for name, _, value, width in header] + deck
 
 
 def _solar_eps(atm: Atmosphere) -> np.ndarray:

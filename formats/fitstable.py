@@ -14,7 +14,8 @@ Layout (the same for one model and for 10,000):
   NDEPTH NABUND                   int32     used length of the depth and abundance vectors
   LOG_TAU_ROSS, TEMPERATURE, ...  float64[] every depth quantity of :data:`LAYER_UNITS`
                                             that any model has, upper-cased, with TUNIT
-  PP_<name>                       float64[] MARCS partial pressures, log10 dyn/cm2
+                                            (:data:`FITS_UNITS`, FITS-standard strings)
+  PP_<name>                       float64[] MARCS partial pressures, log10 dyn/cm2 (TCOMM)
   ABUNDANCES                      float64[] log eps (H = 12), Z = 1, 2, ...
   META                            string    JSON of ``{"extra": ..., "source": ...}``
   ==============================  ========  ===============================================
@@ -51,9 +52,28 @@ MULTI_MODEL = True
 EXTNAME = "ATMOSPHERES"
 LAYOUT_VERSION = 1
 SCALARS = ("TEFF", "LOGG", "MH", "AM", "CM", "VMIC", "MASS", "RADIUS")
-SCALAR_UNITS = {"TEFF": "K", "LOGG": "log(cm/s2)", "VMIC": "km/s", "MASS": "solMass", "RADIUS": "cm"}
+# TUNIT strings are FITS-standard (FITS 4.0, section 4.3), so that astropy's Table.read (and
+# other FITS readers) parse them without a warning.  The standard has no dyne: pressures are
+# given as erg cm-3, which is the same unit.  It has no logarithmic units either (astropy's FITS
+# parser knows no log() or dex), so logarithmic columns carry no TUNIT and say what they are
+# in their TCOMM card instead.
+SCALAR_UNITS = {"TEFF": "K", "VMIC": "km s-1", "MASS": "solMass", "RADIUS": "cm"}
+#: TUNIT of every layer quantity: LAYER_UNITS in FITS notation (a test checks they are equal).
+FITS_UNITS = {
+    "column_mass": "g cm-2", "temperature": "K", "gas_pressure": "erg cm-3", "electron_density": "cm-3",
+    "electron_pressure": "erg cm-3", "rosseland_opacity": "cm2 g-1", "radiative_acceleration": "cm s-2",
+    "microturbulence": "cm s-1", "convective_velocity": "cm s-1", "sound_speed": "cm s-1", "depth": "cm",
+    "radiation_pressure": "erg cm-3", "turbulent_pressure": "erg cm-3", "density": "g cm-3",
+}
+#: TCOMM of the columns that have no unit.
+COMMENTS = {
+    "LOGG": "log10 of the surface gravity in cm s-2",
+    "LOG_TAU_ROSS": "log10 of the Rosseland optical depth",
+    "LOG_TAU_5000": "log10 of the optical depth at 5000 Angstrom",
+    "TAU_STD": "PHOENIX standard optical depth (linear)",
+}
 PARTIAL_PRESSURE_PREFIX = "PP_"
-PARTIAL_PRESSURE_UNIT = "log(dyn/cm2)"
+PARTIAL_PRESSURE_COMMENT = "log10 of the partial pressure in dyn cm-2 (= erg cm-3)"
 #: Header keywords this module writes itself; everything else in the table header is provenance.
 _OWN_KEYWORDS = {"EXTNAME", "GRIDNAME", "ORIGIN", "CREATOR", "DATE", "NMODELS", "LAYOUT", "PPNAMES"}
 
@@ -126,7 +146,7 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
             values = m.layers.get(name)
             if values is not None:
                 table[i, : len(values)] = values
-        columns.append(fits.Column(name=name.upper(), format=f"{width}D", unit=LAYER_UNITS[name] or None, array=table))
+        columns.append(fits.Column(name=name.upper(), format=f"{width}D", unit=FITS_UNITS.get(name), array=table))
 
     pp_names: list[str] = []
     for m in models:
@@ -142,7 +162,7 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
             values = m.partial_pressures.get(name)
             if values is not None:
                 table[i, : len(values)] = values
-        columns.append(fits.Column(name=column, format=f"{width}D", unit=PARTIAL_PRESSURE_UNIT, array=table))
+        columns.append(fits.Column(name=column, format=f"{width}D", array=table))
 
     abundances = np.full((n, abund_width), np.nan)
     for i, m in enumerate(models):
@@ -154,6 +174,10 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
 
     table_hdu = fits.BinTableHDU.from_columns(columns, name=EXTNAME)
     header = table_hdu.header
+    for i, column in enumerate(columns, start=1):
+        comment = COMMENTS.get(column.name) or (PARTIAL_PRESSURE_COMMENT if column.name.startswith(PARTIAL_PRESSURE_PREFIX) else None)
+        if comment:
+            header[f"TCOMM{i}"] = comment
     provenance = dict(provenance or {})
     gridname = str(provenance.pop("gridname", "") or _common_source(models))
     from datetime import datetime, timezone

@@ -17,6 +17,7 @@ import numpy as np
 
 from .errors import FormatError, MissingQuantityError
 from .model import (
+    ATOMIC_MASSES,
     PLANE_PARALLEL,
     SPHERICAL,
     Atmosphere,
@@ -27,7 +28,7 @@ from .model import (
     opacity_from_log_tau,
     scaled_abundances,
 )
-from .textio import NUMBER, atomic_output, parse_numbers, read_text
+from .textio import NUMBER, atomic_output, fixed_fields, overflowing_fields, parse_numbers, read_text
 
 NAME = "marcs"
 EXTENSIONS = (".mod", ".mod.gz")
@@ -47,6 +48,20 @@ PARTIAL_PRESSURE_BLOCKS = (
     ("N2", "O2", "NO", "NH", "TiO", "C2H2", "HCN", "C2H", "HS", "SiH", "C3H"),
     ("C3", "CS", "SiC", "SiC2", "NS", "SiN", "SiO", "SO", "S2", "SiS", "Other"),
 )
+#: The fixed-width fields of the structure blocks (after the 3-digit depth index), as in the
+#: MARCS 2008 files: each is one blank and a value of at most the spec's width.
+BLOCK1_FIELDS = (("log_tau_ross", "5.2f"), ("log_tau_5000", "7.4f"), ("depth", "10.3E"), ("temperature", "7.1f"),
+                 ("electron_pressure", "11.4E"), ("gas_pressure", "11.4E"), ("radiation_pressure", "11.4E"),
+                 ("turbulent_pressure", "11.4E"))
+BLOCK2_FIELDS = (("log_tau_ross", "5.2f"), ("rosseland_opacity", "11.4E"), ("density", "11.4E"),
+                 ("mean_molecular_weight", "5.3f"), ("convective_velocity", "10.3E"),
+                 ("convective_flux_fraction", "7.5f"), ("column_mass", "13.6E"))
+#: Partial pressures (log10 dyn/cm2) are F7.2 fields, lgPgas F7.3.  A value at or below -100 would
+#: take the whole field and touch its neighbour; such a pressure (< 1e-99 dyn/cm2) is nothing, so
+#: the writer floors them at -99.99 (MARCS itself floors at -30.00: no real file goes lower).
+#: lgPgas is log10 of the gas pressure and is not floored: a value that does not fit is refused.
+_PARTIAL_PRESSURE_SPEC = {"lgPgas": "6.3f", None: "6.2f"}
+PARTIAL_PRESSURE_FLOOR = -99.99
 PARTIAL_PRESSURE_HEADERS = (
     " k  lgPgas   H I    H-     H2     H2+    H2O    OH     CH     CO     CN     C2  ",
     " k    N2     O2     NO     NH     TiO   C2H2    HCN    C2H    HS     SiH    C3H",
@@ -248,49 +263,76 @@ def format_model(atm: Atmosphere) -> str:
         luminosity = extra.get("luminosity", _luminosity(flux, 1.0))
         lines.append(f"{luminosity:12.4E} Luminosity [Lsun] FOR A RADIUS OF 1 cm!")
     lines.append(extra.get("marcs_convection", "  1.50 8.00 0.076 0.00 are the convection parameters: alpha, nu, y and beta"))
-    lines.append(extra.get("marcs_xyz", "  0.73826 0.24954 1.22E-02 are X, Y and Z, 12C/13C=89 (=solar)"))
-    lines.append("Logarithmic chemical number abundances, H always 12.00")
     abundances = atm.abundances if len(atm.abundances) else scaled_abundances(atm.mh, atm.am, atm.cm)
     abundances = np.where(abundances < -20, -99.0, abundances)[:92]
     if len(abundances) < 92:
         abundances = np.concatenate([abundances, np.full(92 - len(abundances), -99.0)])
+    lines.append(extra.get("marcs_xyz") or _xyz_line(abundances))
+    lines.append("Logarithmic chemical number abundances, H always 12.00")
     for first in range(0, 92, 10):
         lines.append("".join(f"{v:7.2f}" for v in abundances[first:first + 10]))
     lines.append(f"{n:4d} Number of depth points")
     lines.append("Model structure")
-    lines.append(BLOCK1_HEADER)
-    for k in range(n):
-        lines.append(
-            f"{k + 1:3d} {layers['log_tau_ross'][k]:5.2f} {layers['log_tau_5000'][k]:7.4f} {layers['depth'][k]:10.3E}"
-            f" {layers['temperature'][k]:7.1f} {layers['electron_pressure'][k]:11.4E} {layers['gas_pressure'][k]:11.4E}"
-            f" {layers['radiation_pressure'][k]:11.4E} {layers['turbulent_pressure'][k]:11.4E}"
-        )
-    lines.append(BLOCK2_HEADER)
-    for k in range(n):
-        lines.append(
-            f"{k + 1:3d} {layers['log_tau_ross'][k]:5.2f} {layers['rosseland_opacity'][k]:11.4E} {layers['density'][k]:11.4E}"
-            f" {layers['mean_molecular_weight'][k]:5.3f} {layers['convective_velocity'][k]:10.3E}"
-            f" {layers['convective_flux_fraction'][k]:7.5f} {layers['column_mass'][k]:13.6E}"
-        )
+    for header, fields in ((BLOCK1_HEADER, BLOCK1_FIELDS), (BLOCK2_HEADER, BLOCK2_FIELDS)):
+        lines.append(header)
+        names = [name for name, _ in fields]
+        table = np.column_stack([layers[name] for name in names])
+        specs = [spec for _, spec in fields]
+        lines += [f"{k + 1:3d}" + fixed_fields(row, specs, names, k + 1) for k, row in enumerate(table)]
+    lines.append("Assorted logarithmic partial pressures")
+    for names, header, table in zip(PARTIAL_PRESSURE_BLOCKS, PARTIAL_PRESSURE_HEADERS, _partial_pressure_tables(atm, layers)):
+        lines.append(header)
+        specs = [_PARTIAL_PRESSURE_SPEC.get(name, _PARTIAL_PRESSURE_SPEC[None]) for name in names]
+        lines += [f"{k + 1:3d}" + fixed_fields(row, specs, names, k + 1) for k, row in enumerate(table)]
+    return "\n".join(lines) + "\n"
+
+
+def _partial_pressure_tables(atm: Atmosphere, layers: dict) -> list[np.ndarray]:
+    """The three partial-pressure blocks as (depth, column) tables, floored at PARTIAL_PRESSURE_FLOOR."""
     partial = dict(atm.partial_pressures)
     if not partial:
         # No molecular equilibrium in the source: only lgPgas is known; the other columns are
         # written as -99 (absent), which readers (PySME, Turbospectrum) do not use for synthesis.
         partial = {"lgPgas": np.log10(layers["gas_pressure"])}
-    lines.append("Assorted logarithmic partial pressures")
-    for names, header in zip(PARTIAL_PRESSURE_BLOCKS, PARTIAL_PRESSURE_HEADERS):
-        lines.append(header)
-        for k in range(n):
-            row = f"{k + 1:3d}"
-            for col in names:
-                value = partial.get(col)
-                v = float(value[k]) if value is not None else -99.0
-                row += f" {v:6.3f}" if col == "lgPgas" else f"{v:7.2f}"
-            lines.append(row)
-    return "\n".join(lines) + "\n"
+    n = len(layers["temperature"])
+    tables = []
+    for names in PARTIAL_PRESSURE_BLOCKS:
+        table = np.column_stack([np.asarray(partial.get(name, np.full(n, -99.0)), dtype=float) for name in names])
+        floored = np.array([name != "lgPgas" for name in names])
+        table[:, floored] = np.maximum(table[:, floored], PARTIAL_PRESSURE_FLOOR)  # NaN stays NaN: refused
+        tables.append(table)
+    return tables
+
+
+def field_overflows(atm: Atmosphere) -> list[tuple[str, int | None, float, int]]:
+    """Every quantity with a value that would not fit its field, as (quantity, depth (1-based), value,
+    width): the first such value of each quantity (partial pressures after the floor)."""
+    layers = _complete_layers(atm)
+    columns = [(name, layers[name], spec) for name, spec in BLOCK1_FIELDS + BLOCK2_FIELDS]
+    for names, table in zip(PARTIAL_PRESSURE_BLOCKS, _partial_pressure_tables(atm, layers)):
+        columns += [(name, table[:, j], _PARTIAL_PRESSURE_SPEC.get(name, _PARTIAL_PRESSURE_SPEC[None])) for j, name in enumerate(names)]
+    return overflowing_fields(columns)
+
+
+def mass_fractions(abundances) -> tuple[float, float, float]:
+    """X, Y, Z (mass fractions of H, He and the rest) of log eps abundances (H = 12)."""
+    eps = np.asarray(abundances, dtype=float)[: len(ATOMIC_MASSES)]
+    mass = np.where(eps > -20, 10.0 ** (eps - 12.0), 0.0) * np.asarray(ATOMIC_MASSES[: len(eps)])
+    x, y = mass[0] / mass.sum(), mass[1] / mass.sum()
+    return x, y, 1.0 - x - y
+
+
+def _xyz_line(abundances) -> str:
+    """Line 11 of a MARCS file from the abundances: 0.74447 0.25164 3.89E-03 at [M/H] = -0.5, as in the
+    grid's files; over the 18 different lines of the SDSS grid X and Y agree to 2e-5 (the grid itself
+    prints 0.66519 and 0.66521 at +1.0) and Z to 1 in its last digit."""
+    x, y, z = mass_fractions(abundances)
+    return f"  {x:7.5f} {y:7.5f} {z:8.2E} are X, Y and Z, 12C/13C=89 (=solar)"
 
 
 def _after_teff(extra: dict) -> str:
+    # Line 2 after "Teff [K]" is free text in MARCS files ("Last iteration; yyyymmdd=..."), which
+    # every reader skips: innterpol's note goes here, line 1 keeps the model name.
     return extra.get("marcs_teff_comment", " innterpol")
 
 
@@ -300,11 +342,24 @@ def _luminosity(flux: float, radius: float) -> float:
 
 
 def _model_name(atm: Atmosphere) -> str:
+    """A MARCS model name (``p5750_g+4.5_m0.0_t01_x3_z+0.00_a+0.00_c+0.00_n+0.00_o+0.00_r+0.00_s+0.00``).
+
+    Turbospectrum reads line 1 as the model code and takes a file whose code does not start with
+    ``s`` or ``p`` for something else ("This model is probably not a MARCS model!").  The composition
+    class is ``st`` where [alpha/M] follows MARCS' standard relation with [M/H] (and is not 0), else
+    ``x3`` (scaled solar, the SDSS grid's) for [alpha/M] = 0, else ``ae``; O follows alpha
+    (``o`` = [alpha/M]), as in :func:`formats.model.scaled_abundances`.
+    """
     geometry = "s" if atm.geometry == SPHERICAL else "p"
     mass = atm.mass if atm.geometry == SPHERICAL and atm.mass else 0.0
+    standard_alpha = min(0.4, max(0.0, -0.4 * atm.mh))
+    if atm.am and abs(atm.am - standard_alpha) < 0.005:
+        composition = "st"
+    else:
+        composition = "x3" if abs(atm.am) < 0.005 else "ae"
     return (
-        f"{geometry}{atm.teff:04.0f}_g{atm.logg:+.1f}_m{mass:.1f}_t{atm.vmic:02.0f}_x3_z{atm.mh:+.2f}"
-        f"_a{atm.am:+.2f}_c{atm.cm:+.2f}_n+0.00_o+0.00_r+0.00_s+0.00"
+        f"{geometry}{atm.teff:04.0f}_g{atm.logg:+.1f}_m{mass:.1f}_t{atm.vmic:02.0f}_{composition}_z{atm.mh:+.2f}"
+        f"_a{atm.am:+.2f}_c{atm.cm:+.2f}_n+0.00_o{atm.am:+.2f}_r+0.00_s+0.00"
     )
 
 

@@ -79,9 +79,19 @@ def parse_number(text: str, what: str) -> float:
     return value
 
 
+#: Parameters beyond these are refused before any arithmetic: no star and no extrapolation of a
+#: grid gets there, and 10**x of them overflows.
+MAX_TEFF = 1e6
+MAX_ABS_LOGG = 20.0
+
+
 def check_value(key: str, value: float, what: str) -> None:
     if key == "teff" and value <= 0:
         raise BatchError(f"{what}: Teff must be positive, not {value:g}")
+    if key == "teff" and value > MAX_TEFF:
+        raise BatchError(f"{what}: Teff = {value:g} K is beyond any atmosphere (at most {MAX_TEFF:g} K)")
+    if key == "logg" and abs(value) > MAX_ABS_LOGG:
+        raise BatchError(f"{what}: log g = {value:g} is beyond any atmosphere (|log g| at most {MAX_ABS_LOGG:g})")
 
 
 def read_text(path: str) -> str:
@@ -158,6 +168,35 @@ def parse_csv(text: str, axes, source: str = "<stdin>", skip_invalid: bool = Fal
         raise BatchError(f"{source}: no data rows after the header")
     array = np.array(params, dtype=float).reshape(len(params), len(axes))
     return Batch(array, rows, names if "name" in columns else None, source, problems, ignored)
+
+
+def report_skipped(problems: list[str], warn, what: str = "bad rows") -> None:
+    """Each skipped row or model as a warning, the first ten in full."""
+    for problem in problems[:10]:
+        warn(f"skipped: {problem}")
+    if len(problems) > 10:
+        warn(f"skipped {len(problems) - 10} more {what}")
+
+
+def keep_valid(atmospheres: list, fmt: str, job: Batch, skip_invalid: bool = False) -> list:
+    """The predicted ``atmospheres`` that pass the physical-consistency check as ``fmt`` would write
+    them; ``job`` keeps their rows and names.  A failing model is a CheckError naming its row and
+    test, or, with ``skip_invalid``, is dropped and listed in ``job.problems``."""
+    from .check import require_valid
+
+    if len(atmospheres) == 1 and job.source == "command line":
+        labels = [atmospheres[0].describe()]
+    else:
+        labels = [f"{job.source}, row {row} ({atm.describe()})" for row, atm in zip(job.rows, atmospheres)]
+    keep, problems = require_valid(atmospheres, fmt, labels, skip_invalid)
+    if problems:
+        job.problems += problems
+        job.params, job.rows = job.params[keep], [job.rows[i] for i in keep]
+        if job.names is not None:
+            job.names = [job.names[i] for i in keep]
+        if not keep:
+            raise BatchError(f"{job.source}: no model passes the physical-consistency check (first: {problems[0]})")
+    return [atmospheres[i] for i in keep]
 
 
 def check_name(name: str, what: str) -> None:

@@ -26,3 +26,39 @@ def deck_count(path: Path) -> int:
     follow the shared grid as it grows instead of pinning a number."""
     with open(path, encoding="ascii", errors="replace") as handle:
         return sum(1 for line in handle if line.startswith("TEFF"))
+
+
+def run_cli(args, capsys, monkeypatch, stdin: str | None = None):
+    """The CLI in-process, as the user runs it: (exit code, stdout, stderr)."""
+    import io
+    import sys
+
+    from innterpol_cli.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["innterpol", *map(str, args)])
+    if stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="session")
+def ck04_deck(shared):
+    """The CK04 model at 5750 K / log g 4.5 / [M/H] 0 (ap00k2odfnew.dat)."""
+    import formats
+
+    models = formats.read(shared / "grids" / "atlas9-ck04" / "ap00k2odfnew.dat")
+    return next(m for m in models if (m.teff, m.logg) == (5750.0, 4.5))
+
+
+@pytest.fixture(scope="session")
+def marcs_sun(shared):
+    """The solar MARCS model of the samples (sun.mod)."""
+    import formats
+
+    return formats.read(shared / "samples" / "marcs" / "sun.mod")[0]

@@ -30,16 +30,23 @@ def convert(
     to: str | None = typer.Option(None, "--to", help="Output format: atlas9, marcs, phoenix or fits. Default: from OUT's suffix."),
     from_format: str | None = typer.Option(None, "--from", help="Input format, when detection is not wanted."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Write the models that pass the physical-consistency check and list the others, instead of writing nothing."
+    ),
 ) -> None:
     """Convert model atmospheres between ATLAS9, MARCS, PHOENIX and FITS-table files.
 
     Quantities the target needs and the source lacks are derived by physics where physics
     gives them (Pe = Ne kT, kappa_Ross = d tau / d RHOX, ...); otherwise the conversion fails,
-    naming the missing quantity. Nothing is written unless the whole conversion succeeds.
+    naming the missing quantity. Every model must pass the physical-consistency check (innterpol
+    check) as the output format would hold it; one that fails is an error naming it and the test,
+    unless --skip-invalid. Nothing is written unless the whole conversion succeeds.
     """
     import formats
     from formats.errors import InnterpolError
 
+    from ..batch import report_skipped
+    from ..check import require_valid
     from ..console import info, warn
 
     to_directory = target != "-" and (target.endswith(("/", "\\")) or Path(target).is_dir())
@@ -60,6 +67,14 @@ def convert(
         # Raises MissingQuantityError, naming the quantity, before anything is written.
         for name, values in formats.derived_quantities(atm, fmt).items():
             (derived if values.any() else filled).add(name)
+    shown = "<stdin>" if source == "-" else source
+    labels = [shown + (f", model {i + 1}" if len(models) > 1 else "") + f" ({atm.describe()})" for i, atm in enumerate(models)]
+    keep, problems = require_valid(models, fmt, labels, skip_invalid)
+    if problems:
+        report_skipped(problems, warn, "models that fail the check")
+        if not keep:
+            raise InnterpolError(f"{source}: no model passes the physical-consistency check")
+        models = [models[i] for i in keep]
 
     options = {}
     if fmt == "fits":
@@ -77,7 +92,8 @@ def convert(
         info(f"derived {name} ({_HOW.get(name, 'see docs/formats.md')})")
     if filled:
         warn(f"not in the source, written as 0 (diagnostics that synthesis codes do not use): {', '.join(sorted(filled))}")
-    info(f"wrote {len(models)} model{'s' if len(models) != 1 else ''} as {fmt} to {where}")
+    skipped = f" ({len(problems)} failing the check skipped)" if problems else ""
+    info(f"wrote {len(models)} model{'s' if len(models) != 1 else ''} as {fmt} to {where}{skipped}")
 
 
 def _grid_name(filename: str) -> str:

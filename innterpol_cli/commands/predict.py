@@ -34,7 +34,9 @@ def predict(
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     skip_invalid: bool = typer.Option(
-        False, "--skip-invalid", help="Write the valid rows of a CSV and report the bad ones, instead of writing nothing."
+        False, "--skip-invalid",
+        help="Write the valid rows of a CSV and report the bad ones (unreadable, outside the grid, or failing the "
+             "physical-consistency check), instead of writing nothing.",
     ),
 ) -> None:
     """Predict model atmospheres with the trained network.
@@ -42,7 +44,9 @@ def predict(
     One model from --teff/--logg/..., or one per row of --params. Parameters are checked
     against the grid: inside it the model is interpolated; within one grid step of it the
     model is predicted with a warning; farther away the command refuses unless --extrapolate.
-    Everything is validated before anything is written, and every file is written atomically.
+    Every predicted model must pass the physical-consistency check (innterpol check), extrapolated
+    ones too: a model that fails is an error naming it and the test. Everything is validated
+    before anything is written, and every file is written atomically.
 
     Examples: innterpol predict --teff 5777 --logg 4.44 -o sun.dat;
     innterpol predict --grid marcs --params stars.csv -o models/;
@@ -109,16 +113,16 @@ def predict(
         job.params, job.rows = job.params[keep], [r for r, k in zip(job.rows, keep) if k]
         if job.names is not None:
             job.names = [n for n, k in zip(job.names, keep) if k]
-    if job.problems:
-        for problem in job.problems[:10]:
-            warn(f"skipped: {problem}")
-        if len(job.problems) > 10:
-            warn(f"skipped {len(job.problems) - 10} more bad rows")
     if not len(job.rows):
+        batch.report_skipped(job.problems, warn)
         raise batch.BatchError(f"{job.source}: no valid rows to predict")
 
-    atmospheres = interp.atmospheres(job.params, extrapolate=extrapolate, warn=warn)
+    # Far extrapolation can overflow: the check below refuses what comes out non-finite.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        atmospheres = interp.atmospheres(job.params, extrapolate=extrapolate, warn=warn)
     formats.derived_quantities(atmospheres[0], fmt)  # MissingQuantityError, naming the quantity, before any writing
+    atmospheres = batch.keep_valid(atmospheres, fmt, job, skip_invalid)
+    batch.report_skipped(job.problems, warn)
 
     provenance = {"gridname": interp.name, "weights": Path(interp.weights.path).name, "command": "innterpol predict"}
     options = {"provenance": provenance} if fmt == "fits" else {}
