@@ -1,11 +1,15 @@
-"""Held-out accuracy of the shipped weights against linear interpolation; prints figures (not a test).
+"""Held-out accuracy of the shipped weights along every axis, against linear interpolation in
+the same run; prints figures (not a test).
 
-    python benchmarks/accuracy.py [--shared ../shared] [--grid atlas9 --grid marcs] [--methods ...]
-                                  [--max-models N] [--plots DIR] [--json FILE]
+    python benchmarks/accuracy.py [--shared ../shared] [--grid atlas9 --grid marcs]
+                                  [--all-channels] [--markdown] [--figures DIR] [--json FILE]
 
 For each grid: the weights' recorded test split, read from the grid files in
-``SHARED/grids/``, scored by :mod:`innterpol_cli.evaluate` (the library behind
-``innterpol evaluate``), and the side-by-side table printed.
+``SHARED/grids/``, each held-out node rebuilt along each axis in turn by innterpol (its grid
+model forgotten), by the bare network and by linear interpolation
+(:func:`innterpol_cli.scoring.along_axes`).  Statistics: median, RMS, 95th percentile and max of
+|error| over every model and depth, and ``worst``, the median over models of each model's
+largest error over depth.
 """
 
 from __future__ import annotations
@@ -25,19 +29,19 @@ def main(argv=None) -> int:
     parser.add_argument("--shared", default=os.environ.get("INNTERPOL_SHARED", str(Path(__file__).resolve().parents[2] / "shared")))
     parser.add_argument("--grid", action="append", help="atlas9, marcs or a weights file (repeatable; default both shipped grids)")
     parser.add_argument("--grid-files", help="grid directory, when --grid is a weights file")
-    parser.add_argument("--methods", default=None, help="as innterpol evaluate --methods")
-    parser.add_argument("--max-models", type=int, default=None)
-    parser.add_argument("--plots", default=None, help="write the figures into this directory")
+    parser.add_argument("--all-channels", action="store_true", help="every channel, not only T, P, Ne/Pe and RHOX")
+    parser.add_argument("--markdown", action="store_true", help="also print the README's tables (innterpol / linear)")
+    parser.add_argument("--figures", default=None, help="write the error-against-depth figures into this directory")
     parser.add_argument("--json", default=None, help="write every grid's results into this JSON file")
     args = parser.parse_args(argv)
 
+    from innterpol_cli.commands.tables import print_axes
     from innterpol_cli.console import info
-    from innterpol_cli.evaluate import evaluate, json_safe, parse_methods, test_split
+    from innterpol_cli.evaluate import json_safe
     from innterpol_cli.grid import build_grid, family_for_format, read_grid_files
     from innterpol_cli.interpolate import load
-    from innterpol_cli.train import print_summary
+    from innterpol_cli.scoring import HEADLINE, along_axes
 
-    methods = parse_methods(args.methods, None)
     results = {}
     for name in args.grid or ["atlas9", "marcs"]:
         interp = load(name)
@@ -45,19 +49,46 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         models, fmt, report = read_grid_files([files])
         grid = build_grid(models, family_for_format(fmt), report)
-        evaluation = evaluate(interp, test_split(interp, grid), methods, max_models=args.max_models, log=info)
-        print_summary(evaluation.summary, f"{interp.name} ({Path(str(interp.weights.path)).name})")
-        for note in evaluation.notes:
-            info(f"note: {note}")
+        index = {tuple(p): i for i, p in enumerate(grid.params.round(4).tolist())}
+        test_nodes = interp.meta["provenance"]["test_nodes"]
+        held = [index[tuple(p)] for p in [tuple(round(v, 4) for v in node) for node in test_nodes] if tuple(p) in index]
+        info(f"{interp.name}: {len(held)} of {len(test_nodes)} recorded test nodes found in {files}")
+        result = along_axes(interp, grid.params, grid.values, held, log=info)
+        channels = None if args.all_channels else HEADLINE.get(interp.family)
+        print_axes(result, f"{interp.name} ({Path(str(interp.weights.path)).name})", channels)
+        if args.markdown:
+            print(markdown(result, HEADLINE.get(interp.family)))
         info(f"{interp.name}: {time.perf_counter() - start:.1f} s")
-        if args.plots:
-            from innterpol_cli.plots import error_figures
+        if args.figures:
+            from innterpol_cli.plots import axes_depth_figure
 
-            error_figures(evaluation, args.plots)
-        results[interp.name] = evaluation.to_json()
+            for channel in ("temperature", "electron_density" if interp.family == "atlas9" else "electron_pressure"):
+                path = Path(args.figures) / f"{interp.family}-{channel.replace('_', '-')}-by-axis.png"
+                axes_depth_figure(result, interp.log_tau, channel, path)
+                info(f"wrote {path}")
+        results[interp.name] = result
     if args.json:
         Path(args.json).write_text(json.dumps(json_safe(results), indent=1) + "\n")
     return 0
+
+
+def markdown(result: dict, channels) -> str:
+    """README rows: ``innterpol / linear`` per statistic, bold where innterpol is worse."""
+    from innterpol_cli.metrics import STATISTICS
+
+    lines = ["| axis | models | quantity | median | RMS | p95 | max | worst depth |", "|---|---|---|---|---|---|---|---|"]
+    for axis, part in result["axes"].items():
+        if not part.get("n"):
+            continue
+        for name in channels:
+            row = part["channels"][name]
+            cells = []
+            for stat in STATISTICS:
+                a, b = row["innterpol"][stat], row["linear"][stat]
+                text = f"{a:.3g} / {b:.3g}"
+                cells.append(f"**{text}**" if a > b else text)
+            lines.append(f"| {axis} | {part['n']} | {name} ({row['unit']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def _inside(interp, count, seed=0):
     while len(rows) < count:
         picks = interp.nodes[rng.choice(len(interp.nodes), 4 * count)]
         candidates = picks + rng.uniform(0.0, 0.9, picks.shape) * steps
-        rows = np.concatenate([rows, candidates[interp._grid.stencils(candidates)[2]]])
+        rows = np.concatenate([rows, candidates[interp._grid.stencils(candidates).found]])
     return rows[:count]
 
 

@@ -15,11 +15,8 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode="rich",
-    help="Model atmospheres between grid nodes: train, evaluate, predict, convert.",
+    help="Model atmospheres between grid nodes: train, evaluate, predict, convert, check.",
 )
-
-_state = {"debug": False}
-
 
 def _version(value: bool) -> None:
     if value:
@@ -32,15 +29,7 @@ def _main(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
     version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
-    _state["debug"] = debug
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print one error line on stderr and return the Exit to raise."""
-    from .console import error
-
-    error(message)
-    return typer.Exit(code)
+    """(--debug is read from argv by :func:`main` before Typer runs.)"""
 
 
 def register() -> None:

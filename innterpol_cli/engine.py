@@ -1,6 +1,6 @@
 """Inference in numpy from a weights file: no torch on the predict path.
 
-Mirrors :class:`innterpol_cli.nn.Interpolator` layer by layer.
+Mirrors :class:`innterpol_cli.nn.AtmosphereNet` layer by layer.
 """
 
 from __future__ import annotations

@@ -26,9 +26,9 @@ import numpy as np
 
 from formats.errors import InnterpolError
 
+from .encoding import Channel, transform_params
 from .grid import GridData, build_grid
-from .metrics import channel_errors, error_unit
-from .train import param_transform
+from .metrics import channel_errors
 
 METHODS = ("innterpol", "network", "linear", "pca", "gbm")
 DEFAULT_METHODS = ("innterpol", "network", "linear")
@@ -182,7 +182,7 @@ class GradientBoosting:
         self.basis = vt[:components]
         self.kept = float(np.sum(sing[:components] ** 2) / np.sum(sing**2))
         coeffs = (flat - self.centre) @ self.basis.T
-        x = param_transform(params, self.axes)
+        x = transform_params(params, self.axes)
         self.models = [
             HistGradientBoostingRegressor(max_iter=max_iter, learning_rate=0.1, early_stopping=False, random_state=seed).fit(x, coeffs[:, k])
             for k in range(len(self.basis))
@@ -190,7 +190,7 @@ class GradientBoosting:
         self.shape = transformed.shape[1:]
 
     def predict(self, params: np.ndarray) -> np.ndarray:
-        x = param_transform(np.atleast_2d(params), self.axes)
+        x = transform_params(np.atleast_2d(params), self.axes)
         coeffs = np.stack([m.predict(x) for m in self.models], axis=1)
         flat = coeffs @ self.basis + self.centre
         return flat.reshape((len(x),) + self.shape) * self.scale[None, :, None] + self.mean[None]
@@ -251,17 +251,18 @@ class Evaluation:
     params: np.ndarray  # (M, P) the evaluated truth models
     true: np.ndarray  # (M, C, D) physical
     predictions: dict[str, np.ndarray]  # method -> (M, C, D) physical
-    summary: dict  # train.test_summary
+    summary: dict  # scoring.score
     n_truth: int
     n_without_linear: int
     notes: list[str]
     half_step: dict = field(default_factory=dict)
     synth: dict | None = None
     models: list | None = None  # the evaluated truth models (Atmosphere), for --synth
+    by_axis: dict | None = None  # scoring.along_axes of the test split
 
     def errors(self, method: str) -> np.ndarray:
         """Signed errors (M, C, D): percent for log channels, absolute otherwise."""
-        return np.stack([channel_errors(self.predictions[method][:, c], self.true[:, c], ch["transform"])
+        return np.stack([channel_errors(self.predictions[method][:, c], self.true[:, c], Channel.from_dict(ch).error_kind)
                          for c, ch in enumerate(self.channels)], axis=1)
 
     def to_json(self) -> dict:
@@ -290,6 +291,7 @@ class Evaluation:
                 for i, p in enumerate(self.params)
             ],
             **({"synth": self.synth} if self.synth is not None else {}),
+            **({"by_axis": self.by_axis} if self.by_axis is not None else {}),
         }
 
 
@@ -306,17 +308,16 @@ def json_safe(value):
 
 def evaluate(interp, setup: Setup, methods, *, pca=None, max_models: int | None = None, seed: int = 0,
              gbm_components: int = 12, log=None) -> Evaluation:
-    """Score each method on the truth models that linear interpolation can rebuild."""
-    from .linear import interpolate
-    from .train import test_summary
+    """Score each method on the truth models that linear interpolation can rebuild (along the
+    first axis with neighbours on both sides, Teff first).  innterpol forgets the truth nodes'
+    grid models first, so it interpolates rather than recalls."""
+    from .scoring import linear_rebuild, score
 
     log = log or (lambda message: None)
     grid = setup.grid
     channels = [dict(ch) for ch in interp.channels]
-    family_channels = grid.family.channels
-    y_t = grid.transformed
     ref = setup.ref_idx
-    lin_t, used = interpolate(grid.params[ref], y_t[ref], grid.params[setup.truth_idx])
+    lin, used = linear_rebuild(interp.codec, grid.params[ref], grid.values[ref], grid.params[setup.truth_idx])
     ok = used >= 0
     n_without = int((~ok).sum())
     if not ok.any():
@@ -330,33 +331,35 @@ def evaluate(interp, setup: Setup, methods, *, pca=None, max_models: int | None 
     log(f"{len(setup.truth_idx)} truth models ({setup.source}); {len(chosen)} evaluated"
         + (f"; {n_without} have no linear-interpolation neighbours and are left out" if n_without else ""))
 
-    predictions_t: dict[str, np.ndarray] = {}
+    forgetful = interp.without(grid.params[setup.truth_idx])
+    predictions: dict[str, np.ndarray] = {}
     if "innterpol" in methods:
-        predictions_t["innterpol"] = network_prediction(interp, params, hybrid=True)
+        predictions["innterpol"] = forgetful.predict_physical(params)
     if "network" in methods:
-        predictions_t["network"] = network_prediction(interp, params, hybrid=False)
+        predictions["network"] = interp.predict_physical(params, hybrid=False)
     if "pca" in methods:
-        predictions_t["pca"] = network_prediction(pca, params, hybrid=False)
+        predictions["pca"] = pca.predict_physical(params, hybrid=False)
     half_step = {}
     if "gbm" in methods:
         log(f"fitting gradient boosting on {gbm_components} principal components of {len(ref)} reference models ...")
+        y_t = grid.transformed
         gbm = GradientBoosting(grid.params[ref], y_t[ref], interp.axes, interp.weights.mean, interp.weights.scale,
                                components=gbm_components, seed=seed)
-        predictions_t["gbm"] = gbm.predict(params)
+        family_channels = grid.family.channels
+        predictions["gbm"] = np.stack([ch.inverse(gbm.predict(params)[:, c]) for c, ch in enumerate(family_channels)], axis=1)
         channel = next((c for c, ch in enumerate(channels) if ch["name"] == "temperature"), 0)
         half_step = {
             "channel": channels[channel]["name"],
             "gbm": half_step_positions(gbm.predict, params, grid.params[ref], channel),
-            "innterpol": half_step_positions(lambda p: network_prediction(interp, p, hybrid=True), params,
+            "innterpol": half_step_positions(lambda p: network_prediction(forgetful, p, hybrid=True), params,
                                              grid.params[ref], channel),
             "gbm_pca_power_kept": gbm.kept,
         }
-    summary = test_summary(grid, predictions_t, ref, truth_idx)
-    predictions_t["linear"] = lin_t[chosen]
-    order = [m for m in METHODS if m in predictions_t]
-    summary["methods"] = order
-    physical = {m: np.stack([ch.inverse(predictions_t[m][:, c]) for c, ch in enumerate(family_channels)], axis=1)
-                for m in order}
+    predictions["linear"] = lin[chosen]
+    order = [m for m in METHODS if m in predictions]
+    physical_predictions = {m: predictions[m] for m in order}
+    summary = score(interp.codec, [ch.get("unit", "") for ch in channels], grid.values[truth_idx], physical_predictions)
+    summary.update(n_test=int(len(truth_idx)), n_linear=int(len(truth_idx)))
     notes = list(setup.notes)
     if "pca" in methods and pca is not None:
         pca_tests = set(_keys(pca.meta.get("provenance", {}).get("test_nodes") or []))
@@ -367,7 +370,7 @@ def evaluate(interp, setup: Setup, methods, *, pca=None, max_models: int | None 
     return Evaluation(
         grid_name=interp.name, weights_path=str(interp.weights.path), source=setup.source, axes=list(interp.axes),
         channels=channels, log_tau=np.asarray(grid.log_tau), params=params, true=grid.values[truth_idx],
-        predictions=physical, summary=summary, n_truth=int(len(setup.truth_idx)), n_without_linear=n_without,
+        predictions=physical_predictions, summary=summary, n_truth=int(len(setup.truth_idx)), n_without_linear=n_without,
         notes=notes, half_step=half_step,
         models=[grid.models[i] for i in truth_idx] if grid.models is not None else None,
     )
@@ -498,16 +501,3 @@ def check_pca_weights(interp, pca) -> list[str]:
         raise EvaluateError("--pca-weights are on a different depth scale from the weights evaluated")
     method = pca.meta.get("train_config", {}).get("method")
     return [] if method == "pca" else [f"--pca-weights were trained with method {method!r}, not 'pca'"]
-
-
-def depth_bands(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median and mean -+ 1 standard deviation over models at each depth of ``errors`` (M, D)."""
-    e = np.asarray(errors, dtype=float)
-    median = np.nanmedian(e, axis=0)
-    mean, sigma = np.nanmean(e, axis=0), np.nanstd(e, axis=0)
-    return median, mean - sigma, mean + sigma
-
-
-def unit_label(channel: dict) -> str:
-    return error_unit(channel["transform"], channel.get("unit", ""))
-

@@ -1,9 +1,9 @@
-"""Grids of model atmospheres as training arrays: file discovery, the common depth scale,
-channel transforms, duplicates and rejects.
+"""Grids of model atmospheres as training arrays: file discovery, families and their channels,
+the common depth scale, duplicates and rejects.
 
 A *family* (atlas9, marcs, phoenix) fixes the parameter axes and which depth quantities
 the network predicts; everything else a written file needs is derived (see
-:func:`innterpol_cli.interpolate.complete_layers`).
+:meth:`innterpol_cli.interpolate.Interpolator.predict_arrays` and ``formats.derived_quantities``).
 """
 
 from __future__ import annotations
@@ -19,37 +19,11 @@ import numpy as np
 from formats import Atmosphere, FormatError, InnterpolError, identify
 from formats import read as read_models
 
+from .encoding import Channel
+
 
 class GridError(InnterpolError):
     """A set of grid files cannot be used for training or evaluation."""
-
-
-@dataclass(frozen=True)
-class Channel:
-    """A predicted quantity: a layer name (or ``pp:NAME`` for a MARCS partial pressure) and the
-    transform under which it is learned: ``log`` (log10), ``linear``, or ``asinh`` (asinh(x / scale),
-    for quantities that are zero over part of the atmosphere)."""
-
-    name: str
-    transform: str = "log"
-    scale: float = 1.0
-
-    def forward(self, values: np.ndarray) -> np.ndarray:
-        if self.transform == "log":
-            return np.log10(values)
-        if self.transform == "asinh":
-            return np.arcsinh(values / self.scale)
-        return values
-
-    def inverse(self, values: np.ndarray) -> np.ndarray:
-        if self.transform == "log":
-            return 10.0 ** values
-        if self.transform == "asinh":
-            return np.sinh(values) * self.scale
-        return values
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "transform": self.transform, "scale": self.scale}
 
 
 @dataclass(frozen=True)
@@ -69,15 +43,17 @@ ATLAS9 = Family(
     "atlas9",
     ("teff", "logg", "mh", "am"),
     (
-        Channel("column_mass"),
+        # RHOX as increments: strictly increasing whatever is predicted (ABROSS > 0).
+        Channel("column_mass", "steps", base="log"),
         Channel("temperature"),
         Channel("gas_pressure"),
         Channel("electron_density"),
         Channel("radiative_acceleration"),
-        # Convection columns are zero in radiative layers, hence asinh; scales are typical values.
-        Channel("convective_flux_fraction", "asinh", 0.01),
-        Channel("convective_velocity", "asinh", 1.0e4),
-        Channel("sound_speed", "asinh", 1.0e5),
+        # Zero in radiative layers (and VELSND in some layers of 799 CK04 models), hence asinh
+        # and exact zeros where the grid has them; scales are typical values.
+        Channel("convective_flux_fraction", "asinh", 0.01, zero_floor=True),
+        Channel("convective_velocity", "asinh", 1.0e4, zero_floor=True),
+        Channel("sound_speed", "asinh", 1.0e5, zero_floor=True),
     ),
     "atlas9",
     tuple(-6.875 + 0.125 * np.arange(72)),
@@ -99,12 +75,13 @@ MARCS = Family(
         Channel("radiation_pressure"),
         Channel("rosseland_opacity"),
         Channel("density"),
-        Channel("column_mass"),
-        Channel("log_tau_5000", "linear"),
+        # Monotone by construction: increments of log RHOX, of lgTau5 and of asinh(depth / 1e6 cm).
+        Channel("column_mass", "steps", base="log"),
+        Channel("log_tau_5000", "steps", base="linear"),
         Channel("mean_molecular_weight", "linear"),
-        Channel("convective_velocity", "asinh", 1.0e4),
-        Channel("convective_flux_fraction", "asinh", 0.01),
-        Channel("depth", "asinh", 1.0e6),
+        Channel("convective_velocity", "asinh", 1.0e4, zero_floor=True),
+        Channel("convective_flux_fraction", "asinh", 0.01, zero_floor=True),
+        Channel("depth", "steps", 1.0e6, base="asinh"),
     )
     # Partial pressures are already log10 in the files.
     + tuple(Channel(f"pp:{name}", "linear") for name in MARCS_PARTIAL_PRESSURES),
@@ -140,6 +117,7 @@ class GridData:
     report: list[str] = field(default_factory=list)
     data_hash: str = ""
     models: list[Atmosphere] | None = None
+    scalars: dict[str, np.ndarray] = field(default_factory=dict)  # per-model numbers the files carry (PRADK)
 
     @property
     def transformed(self) -> np.ndarray:
@@ -173,7 +151,7 @@ def expand_paths(paths) -> list[Path]:
     return unique
 
 
-def read_grid_files(paths, progress=None) -> tuple[list[Atmosphere], str, list[str]]:
+def read_grid_files(paths) -> tuple[list[Atmosphere], str, list[str]]:
     """All models in the files; returns (models, format, report).  Mixed formats are an error."""
     files = expand_paths(paths)
     if not files:
@@ -181,7 +159,7 @@ def read_grid_files(paths, progress=None) -> tuple[list[Atmosphere], str, list[s
     report: list[str] = []
     models: list[Atmosphere] = []
     fmt_seen: dict[str, str] = {}
-    for n, path in enumerate(files):
+    for path in files:
         try:
             fmt = identify(path)
         except FormatError:
@@ -192,8 +170,6 @@ def read_grid_files(paths, progress=None) -> tuple[list[Atmosphere], str, list[s
             kinds = ", ".join(f"{k} ({v})" for k, v in fmt_seen.items())
             raise GridError(f"mixed grids: files of several formats: {kinds}")
         models += read_models(path, fmt)
-        if progress:
-            progress(n + 1, len(files))
     if not models:
         raise GridError("no models found in " + ", ".join(map(str, paths)))
     return models, next(iter(fmt_seen)), report
@@ -214,26 +190,26 @@ def _channel_values(model: Atmosphere, channel: Channel) -> np.ndarray | None:
 def build_grid(models: list[Atmosphere], family: Family, report: list[str] | None = None, warn=None) -> GridData:
     """Arrays of the usable models on the family's common depth scale.
 
-    Models off that scale, with missing or non-finite quantities, or with values their
-    transform cannot take, are reported and skipped; duplicate nodes are reported and the
-    first is kept.  Nothing is dropped silently.
+    Models off that scale are resampled onto it (see :func:`_model_depths`); models with
+    missing or non-finite quantities, or with values their transform cannot take, are reported
+    and skipped; duplicate nodes are reported and the first is kept.  Nothing is dropped silently.
     """
     report = list(report or [])
     warn = warn or (lambda message: None)
     log_tau = np.array(family.log_tau) if family.log_tau else _common_scale(models, report, family.depth_layer)
-    params, values, sources, kept = [], [], [], []
+    params, values, sources, kept, pradk = [], [], [], [], []
     seen: dict[tuple, str] = {}
     digest = hashlib.sha256()
     for model in models:
         label = f"{Path(model.source).name} ({model.describe()})"
         node = tuple(round(float(getattr(model, axis)), 4) for axis in family.axes)
-        tau = model.layers.get(family.depth_layer)
-        if tau is None or len(tau) != len(log_tau) or np.max(np.abs(tau - log_tau)) > 1e-6:
-            if family.name == "phoenix" and tau is not None and np.all(np.isfinite(tau)):
-                pass  # resampled below
-            else:
-                report.append(f"off the common depth scale, skipped: {label}")
-                continue
+        tau, why = _model_depths(model, family, log_tau)
+        if tau is None:
+            report.append(f"{why}, skipped: {label}")
+            continue
+        if why:
+            report.append(f"{why}: {label}")
+        resample = len(tau) != len(log_tau) or np.max(np.abs(tau - log_tau)) > 1e-6
         columns = []
         problem = None
         for channel in family.channels:
@@ -242,15 +218,13 @@ def build_grid(models: list[Atmosphere], family: Family, report: list[str] | Non
                 problem = f"lacks {channel.name}"
                 break
             v = np.asarray(v, dtype=float)
-            if len(tau) != len(log_tau) or np.max(np.abs(tau - log_tau)) > 1e-6:
-                v = np.interp(log_tau, tau, v)  # PHOENIX only: others were skipped above
-            if not np.all(np.isfinite(v)):
-                problem = f"non-finite {channel.name}"
-                break
-            if channel.transform == "log" and np.any(v <= 0):
-                problem = f"non-positive {channel.name}"
+            problem = channel.valid(v)
+            if problem:
                 break
             columns.append(v)
+        if resample and not problem:
+            on_scale = _resample(model, family, tau, log_tau)
+            columns = [on_scale[channel.name] for channel in family.channels]
         if problem:
             message = f"{problem}, skipped: {label}"
             report.append(message)
@@ -262,6 +236,9 @@ def build_grid(models: list[Atmosphere], family: Family, report: list[str] | Non
             continue
         seen[node] = model.source
         params.append(node)
+        if "pradk" in model.extra:
+            rhox = columns[[c.name for c in family.channels].index("column_mass")]
+            pradk.append(_shifted_pradk(model, tau, log_tau, rhox) if resample else model.extra["pradk"])
         values.append(np.array(columns))
         sources.append(model.source)
         kept.append(model)
@@ -280,7 +257,99 @@ def build_grid(models: list[Atmosphere], family: Family, report: list[str] | Non
         report=report,
         data_hash=digest.hexdigest(),
         models=kept,
+        scalars={"pradk": np.array(pradk, dtype=float)} if len(pradk) == len(params) and None not in pradk else {},
     )
+
+
+#: Depth points at and below this log tau decide whether a model is on the fixed scale: above
+#: it, integrating ABROSS over RHOX (ATLAS9 writes no tau) is inaccurate for cool models
+#: (up to 1 dex at the top of 3500 K models that sit on the scale at depth).
+_DEEP_LOG_TAU = -2.0
+_ON_SCALE = 0.06  # dex, the ATLAS9 reader's own snapping tolerance
+
+
+def _model_depths(model: Atmosphere, family: Family, log_tau: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """The model's depth scale to resample from (the common scale when it is on it), and a note.
+
+    On a fixed scale (ATLAS9), a model is on it when its recovered log tau agrees within 0.06 dex
+    in the deep layers (log tau >= -2), or when it has no recovered tau at all (a non-positive
+    ABROSS entry) but the scale's depth count: the top's disagreement is the integral's error,
+    not the model's.  A model whose depths are the scale shifted by a near-constant offset
+    (hot CK04 models start 0.125-0.875 dex deeper) is resampled onto it.  Returns (None, why)
+    for a model that cannot be placed.
+    """
+    tau = model.layers.get(family.depth_layer)
+    if family.log_tau is None:
+        if tau is None or not np.all(np.isfinite(tau)):
+            return None, "no finite depth scale"
+        return np.asarray(tau, dtype=float), ""
+    n = len(log_tau)
+    if tau is None:
+        if model.ndepth == n:
+            return log_tau, "no recovered tau (non-positive ABROSS entry): taken on the standard scale"
+        return None, "no depth scale"
+    tau = np.asarray(tau, dtype=float)
+    if len(tau) == n:
+        offset = tau - log_tau
+        deep = log_tau >= _DEEP_LOG_TAU
+        if np.max(np.abs(offset)) <= 1e-6:
+            return log_tau, ""
+        if np.max(np.abs(offset[deep])) < _ON_SCALE:
+            return log_tau, f"on the standard scale in the deep layers, {np.max(np.abs(offset)):.2f} dex off at the top"
+        if np.ptp(offset) < _ON_SCALE and np.all(np.diff(tau) > 0):
+            return tau, f"depth scale shifted by {np.median(offset):+.3f} dex: resampled onto the standard scale"
+    if np.all(np.isfinite(tau)) and np.all(np.diff(tau) > 0):
+        return tau, "off the common depth scale: resampled onto it"
+    return None, "depth scale not increasing"
+
+
+#: Quantities proportional to RHOX above the top of a model (ideal gas at constant T, fixed
+#: ionisation): how a shifted model's missing top layers are filled in.
+SCALE_WITH_MASS = ("gas_pressure", "electron_density", "electron_pressure", "density")
+
+
+def _resample(model: Atmosphere, family: Family, tau: np.ndarray, log_tau: np.ndarray) -> dict[str, np.ndarray]:
+    """The family's channels of ``model`` on depths ``tau`` resampled onto ``log_tau``: linear in
+    log10 (positive quantities) or in the values, within the model's range.
+
+    Above the model's top (the shifted hot CK04 models start 0.125-0.875 dex deeper) the top
+    layers are filled in hydrostatically: log RHOX continues linearly in log tau, P, Ne (and
+    density) scale with RHOX, T, ACCRAD and the rest keep their top values.  Then
+    (P + integral of ACCRAD dRHOX) / (g RHOX), ATLAS9's hydrostatic balance, keeps at every new
+    layer the value it has at the model's own top, and below the top nothing changes.
+    """
+    out = {}
+    for channel in family.channels:
+        v = np.asarray(_channel_values(model, channel), dtype=float)
+        if channel.error_kind == "relative":
+            out[channel.name] = 10.0 ** np.interp(log_tau, tau, np.log10(v))
+        else:
+            out[channel.name] = np.interp(log_tau, tau, v)
+    above = log_tau < tau[0]
+    if above.any() and "column_mass" in out:
+        rhox = np.asarray(model.layers["column_mass"], dtype=float)
+        slope = (np.log10(rhox[1]) - np.log10(rhox[0])) / (tau[1] - tau[0])
+        lift = slope * (log_tau[above] - tau[0])  # log10 RHOX_new - log10 RHOX_top (< 0)
+        out["column_mass"][above] = rhox[0] * 10.0**lift
+        for name in SCALE_WITH_MASS:
+            if name in out:
+                out[name][above] = float(model.layers[name][0]) * 10.0**lift
+    return out
+
+
+def _shifted_pradk(model: Atmosphere, tau: np.ndarray, log_tau: np.ndarray, rhox: np.ndarray) -> float | None:
+    """PRADK of a model whose top layers were filled in: its own PRADK less the radiation
+    pressure of the added layers (ACCRAD, constant there, times their column mass), so that
+    P_rad at its old top is unchanged; None where that would not stay positive."""
+    pradk = model.extra.get("pradk")
+    if pradk is None or not (log_tau[0] < tau[0]):
+        return pradk
+    accrad = model.layers.get("radiative_acceleration")
+    if accrad is None:
+        return pradk
+    top = float(model.layers["column_mass"][0])
+    value = pradk - float(accrad[0]) * (top - float(rhox[0]))
+    return value if value > 0 else None
 
 
 def _common_scale(models: list[Atmosphere], report: list[str], layer: str) -> np.ndarray:
@@ -314,12 +383,3 @@ def _fixed_scalars(models: list[Atmosphere], family: Family) -> dict:
         if vs:
             vmic_by_geometry[g] = float(np.median(vs))
     return {"vmic": vmic, "vmic_by_geometry": vmic_by_geometry, **geometry}
-
-
-def axis_steps(params: np.ndarray) -> np.ndarray:
-    """The smallest spacing between distinct values on each axis (0 for a single value)."""
-    steps = []
-    for j in range(params.shape[1]):
-        values = np.unique(params[:, j])
-        steps.append(float(np.min(np.diff(values))) if len(values) > 1 else 0.0)
-    return np.array(steps)

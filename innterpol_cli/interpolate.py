@@ -23,6 +23,9 @@ from formats.errors import InnterpolError
 from formats.model import PLANE_PARALLEL, SPHERICAL, Atmosphere, opacity_from_log_tau
 
 from . import __version__, engine
+from .encoding import Channel, ParamScaling
+from .hybrid import Blend
+from .stencil import NodeSet
 from .weightsfile import WeightsError
 from .weightsfile import load as load_weights
 
@@ -72,139 +75,6 @@ def resolve(grid: str) -> Path:
     raise WeightsError(f"unknown grid {grid!r}: use one of {known}, or a path to a weights file")
 
 
-class NodeSet:
-    """Grid nodes with interpolation stencils: tensor products of per-axis stencils.
-
-    Per axis a point gets a 4-point Lagrange (cubic) stencil where two grid values lie on each
-    side, else the 2-point linear one; a point on a grid value uses that value alone.  The
-    stencil's nodes must all be populated; if one is missing, the all-linear stencil (the grid
-    cell's corners) is tried.  Stencils are computed for whole batches: each node is keyed by its
-    flat index on the grid of unique axis values, and looked up by binary search.
-    """
-
-    def __init__(self, nodes: np.ndarray):
-        self.nodes = np.asarray(nodes, dtype=float)
-        self.values = [np.unique(self.nodes[:, j]) for j in range(self.nodes.shape[1])]
-        self._shape = tuple(len(v) for v in self.values)
-        positions = tuple(np.searchsorted(v, self.nodes[:, j]) for j, v in enumerate(self.values))
-        keys = np.ravel_multi_index(positions, self._shape)
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._order = keys[order], order
-
-    def _axis(self, j: int, x: np.ndarray, expand: bool, cubic: bool):
-        """Per row: 4 positions on axis ``j``, their weights, and whether a stencil exists.
-
-        A value within 1e-6 of a grid value sits on it unless ``expand``, which uses the
-        neighbouring values instead (the value itself is treated as missing).
-        """
-        grid = self.values[j]
-        n = len(grid)
-        k = np.searchsorted(grid, x - 1e-9)
-        on = np.minimum(k, n - 1)
-        exact = (k < n) & (np.abs(grid[on] - x) < 1e-6)
-        # neighbours below and above: for an exact value being widened, skip the value itself
-        hi = np.where(exact, k + 1, k) if expand else k
-        pos = np.stack([k - 2, k - 1, hi, hi + 1], axis=1)
-        use_cubic = cubic & (pos[:, 0] >= 0) & (pos[:, 3] < n)
-        linear_ok = (pos[:, 1] >= 0) & (pos[:, 2] < n)
-        p = np.clip(pos, 0, n - 1)
-        xs = grid[p]
-        w_cubic = np.ones((len(x), 4))
-        for a in range(4):
-            for b in range(4):
-                if a != b:
-                    den = xs[:, a] - xs[:, b]
-                    w_cubic[:, a] *= np.divide(x - xs[:, b], den, out=np.zeros_like(x), where=den != 0)
-        span = xs[:, 2] - xs[:, 1]
-        t = np.divide(x - xs[:, 1], span, out=np.zeros_like(x), where=span > 0)
-        w_linear = np.stack([np.zeros_like(x), 1.0 - t, t, np.zeros_like(x)], axis=1)
-        w = np.where(use_cubic[:, None], w_cubic, w_linear)
-        valid = use_cubic | linear_ok
-        if not expand:
-            w = np.where(exact[:, None], np.array([0.0, 1.0, 0.0, 0.0]), w)
-            p = np.where(exact[:, None], on[:, None], p)
-            valid |= exact
-        return p, w, valid
-
-    def stencils(self, queries: np.ndarray, fallback: bool = False, cubic: bool = False, impute: bool = False):
-        """Stencils of many points: (indices (N, 4**P), weights (N, 4**P), found (N,)), and with
-        ``impute`` also ``missing`` (N, 4**P): live slots whose node is absent, and ``keys``
-        (N, 4**P): every slot's flat index on the lattice of unique axis values.
-
-        Rows not ``found`` have all-zero weights; nodes of zero weight need not be populated.
-        With ``cubic``, 4-point stencils are tried first on the first two axes (Teff and log g,
-        the densely sampled ones) where they allow one; the other axes stay linear.  With
-        ``impute``, a stencil with absent nodes is accepted (after the complete ones fail) unless
-        the point sits exactly on an absent node; the caller fills those nodes in.  With
-        ``fallback``, a point exactly on an absent node (held out, or unconverged) is rebuilt by
-        widening each axis in turn (Teff first) to its neighbouring values, as the
-        linear-interpolation baseline does.
-        """
-        queries = np.atleast_2d(np.asarray(queries, dtype=float))
-        n, p = queries.shape
-        size = 4**p
-        idx = np.zeros((n, size), dtype=np.intp)
-        wts = np.zeros((n, size))
-        found = np.zeros(n, dtype=bool)
-        missing = np.zeros((n, size), dtype=bool)
-        keys = np.zeros((n, size), dtype=np.intp) if impute else None
-        modes = [True, False] if cubic else [False]
-        attempts = [(None, c, False) for c in modes]
-        if impute:
-            attempts += [(None, c, True) for c in modes]
-        if fallback:
-            attempts += [(j, c, False) for j in range(p) for c in modes]
-        for widen, use_cubic, allow_missing in attempts:
-            todo = np.where(~found)[0]
-            if not len(todo):
-                break
-            q = queries[todo]
-            axes = [self._axis(j, q[:, j], expand=(j == widen), cubic=use_cubic and j < 2) for j in range(p)]
-            ok = np.all([a[2] for a in axes], axis=0)
-            node_idx = np.zeros((len(todo), size), dtype=np.intp)
-            slot_keys = np.zeros((len(todo), size), dtype=np.intp)
-            node_w = np.ones((len(todo), size))
-            absent = np.zeros((len(todo), size), dtype=bool)
-            any_present = np.zeros(len(todo), dtype=bool)
-            for c in range(size):
-                digits = [(c // 4 ** (p - 1 - j)) % 4 for j in range(p)]
-                pos = tuple(a[0][:, d] for a, d in zip(axes, digits))
-                for a, d in zip(axes, digits):
-                    node_w[:, c] *= a[1][:, d]
-                live = node_w[:, c] != 0.0
-                if not live.any():
-                    continue
-                key = np.ravel_multi_index(pos, self._shape)
-                at = np.minimum(np.searchsorted(self._keys, key), len(self._keys) - 1)
-                present = self._keys[at] == key
-                node_idx[:, c] = np.where(present, self._order[at], 0)
-                slot_keys[:, c] = key
-                absent[:, c] = live & ~present
-                any_present |= live & present
-                if not allow_missing:
-                    ok &= present | ~live
-            if allow_missing:
-                ok &= any_present
-            rows = todo[ok]
-            idx[rows] = node_idx[ok]
-            wts[rows] = node_w[ok]
-            missing[rows] = absent[ok] if allow_missing else False
-            if impute:
-                keys[rows] = slot_keys[ok]
-            found[rows] = True
-        if impute:
-            return idx, wts, found, missing, keys
-        return idx, wts, found
-
-    def stencil(self, q: np.ndarray, fallback: bool = False, cubic: bool = False):
-        """(indices, weights) of the interpolation at one point ``q``, or None."""
-        idx, wts, found = self.stencils(np.asarray(q, dtype=float)[None], fallback, cubic)
-        if not found[0]:
-            return None
-        keep = wts[0] != 0.0
-        return idx[0][keep], wts[0][keep]
-
-
 _CACHE: dict[str, Interpolator] = {}
 
 
@@ -234,19 +104,13 @@ class Interpolator:
         self.channels = meta["channels"]
         self.log_tau = np.array(meta["log_tau"])
         self.nodes = weights.nodes
-        self._lo = np.array(meta["param_norm"]["lo"])
-        self._hi = np.array(meta["param_norm"]["hi"])
+        self.scaling = ParamScaling.from_dict(meta["param_norm"], self.axes)
+        self.codec = [Channel.from_dict(ch) for ch in self.channels]
         self._grid = NodeSet(self.nodes)
         self._axis_values = self._grid.values
         arrays = weights.arrays or {}
-        self.hybrid = "residual/q" in arrays
-        if self.hybrid:
-            self._residual_nodes = NodeSet(arrays["residual/nodes"])
-            self._residual_channels = arrays["residual/channels"].astype(int)
-            self._residual_q = arrays["residual/q"]
-            self._residual_s = arrays["residual/s"]
-            self._residual_k = arrays["residual/k"]
-            self._residual_alpha = arrays["residual/alpha"].ravel()
+        self.hybrid = "residual/nodes" in arrays
+        self.blend = Blend(arrays, self._standard_network, len(self.log_tau)) if self.hybrid else None
         self._node_steps = np.stack([self._local_step(j, self.nodes[:, j]) for j in range(len(self.axes))], axis=1)
 
     # ------------------------------------------------------------------ parameters and coverage
@@ -293,11 +157,11 @@ class Interpolator:
 
     def coverage(self, params: np.ndarray) -> Coverage:
         """INSIDE where every corner of the enclosing grid cell is a populated node (linear
-        interpolation is possible); NEAR within one grid step of a populated node on every axis;
-        else OUTSIDE.  ``nearest`` is the closest populated node in grid-step units (for rows
-        INSIDE, the point itself)."""
+        interpolation is possible); NEAR within one grid step of a populated node on every axis
+        (the hybrid fills absent corners in from the network); else OUTSIDE.  ``nearest`` is the
+        closest populated node in grid-step units (for rows INSIDE, the point itself)."""
         params = np.atleast_2d(np.asarray(params, dtype=float))
-        _, _, inside = self._grid.stencils(params)
+        inside = self._grid.stencils(params).found
         status = np.where(inside, INSIDE, OUTSIDE)
         steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
         # Squared distances in grid-step units as one matrix product:
@@ -350,12 +214,7 @@ class Interpolator:
     # --------------------------------------------------------------------------- prediction
     def network(self, params: np.ndarray) -> np.ndarray:
         """The network alone: normalised profiles (N, C, D)."""
-        x = np.array(params, dtype=float, copy=True)
-        for j, axis in enumerate(self.axes):
-            if axis == "teff":
-                x[:, j] = np.log10(x[:, j])
-        span = np.where(self._hi > self._lo, self._hi - self._lo, 1.0)
-        x = 2.0 * (x - self._lo) / span - 1.0
+        x = self.scaling(np.asarray(params, dtype=float))
         if len(x) < 256:
             return engine.forward(self.weights.tensors, self.meta["config"], x)
         # Large batches run in float32 (about twice as fast; 1e-7 relative, far below the
@@ -368,69 +227,68 @@ class Interpolator:
             out[rows] = engine.forward(self._tensors32, self.meta["config"], x[rows].astype(np.float32))
         return out
 
+    def without(self, nodes: np.ndarray) -> Interpolator:
+        """This interpolator with the grid models at ``nodes`` forgotten by the hybrid (the
+        network is unchanged): how held-out test nodes are evaluated."""
+        other = object.__new__(Interpolator)
+        other.__dict__.update(self.__dict__)
+        if self.blend is not None:
+            other.blend = self.blend.without(nodes)
+        return other
+
+    def _learned(self, params: np.ndarray) -> np.ndarray:
+        """The network in learned units (N, C, D)."""
+        return self.network(params) * self.weights.scale[None, :, None] + self.weights.mean[None]
+
+    def _standard_network(self, params: np.ndarray) -> np.ndarray:
+        """The network's hybrid channels in standard units, flattened (N, F)."""
+        learned = self._learned(params)
+        channels = self.blend.channels
+        return np.stack([self.codec[c].learned_to_standard(learned[:, c]) for c in channels], axis=1).reshape(len(learned), -1)
+
     def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
-        """Normalised profiles (N, C, D).
+        """Profiles (N, C, D) in the network's normalised learned units, hybrid or bare."""
+        if not (hybrid and self.blend is not None):
+            return self.network(np.atleast_2d(np.asarray(params, dtype=float)))
+        physical = self.predict_physical(params)
+        learned = np.stack([ch.forward(physical[:, c]) for c, ch in enumerate(self.codec)], axis=1)
+        return (learned - self.weights.mean[None]) / self.weights.scale[None, :, None]
 
-        With ``hybrid`` (and residuals in the weights) the structure channels are
+    def predict_physical(self, params: np.ndarray, hybrid: bool = True, widen: int | None = None) -> np.ndarray:
+        """The predicted channels (N, C, D) in physical units.
 
-            y(p) = S[r](p) + alpha * N(p) + (1 - alpha) * S[N](p),
-
-        with N the network, r = grid - N its residuals at the training nodes and S the
-        interpolation stencil of :class:`NodeSet` (cubic where the grid allows, else linear).
-        Since S[r] + S[N] = S[grid], this is interpolation of the grid models plus alpha times
-        the part of the network's curvature that the stencil misses; alpha (per channel and
-        depth, in [0, 1]) was fitted on the validation nodes.  At a node the grid model comes
-        back.  Where no stencil exists (beyond the populated grid) the network alone answers.
+        With ``hybrid`` (and the hybrid's arrays in the weights), every channel but the MARCS
+        partial pressures is blended with the grid by :class:`~innterpol_cli.hybrid.Blend` in its
+        standard representation; ``steps`` channels are then made strictly increasing
+        (:meth:`Channel.increasing`); zero-floor channels are exactly zero where every grid node of
+        the stencil is zero, and never negative.  ``widen=j`` rebuilds points on grid nodes along
+        axis ``j`` only (evaluation).
         """
         params = np.atleast_2d(np.asarray(params, dtype=float))
-        y = self.network(params)
-        if hybrid and self.hybrid and len(y):
-            channels = self._residual_channels
-            own = y[:, channels].reshape(len(y), -1)
+        learned = self._learned(params)
+        out = np.stack([ch.inverse(learned[:, c]) for c, ch in enumerate(self.codec)], axis=1)
+        if hybrid and self.blend is not None and len(params):
+            blend = self.blend
+            n_depth = learned.shape[2]
+            own = np.stack([self.codec[c].learned_to_standard(learned[:, c]) for c in blend.channels], axis=1)
+            own = own.reshape(len(params), -1)
+            zeros = np.zeros((len(params), len(blend.zero_channels), n_depth), dtype=bool)
             for start in range(0, len(params), 2048):
                 rows = slice(start, start + 2048)
-                own[rows] = self._blend(params[rows], own[rows])
-            y[:, channels] = own.reshape(len(y), len(channels), -1)
-        return y
-
-    def _blend(self, params: np.ndarray, own: np.ndarray) -> np.ndarray:
-        nodes = self._residual_nodes
-        idx, wts, found, missing, keys = nodes.stencils(params, fallback=True, cubic=True, impute=True)
-        if not found.any():
-            return own
-        live = wts != 0.0
-        present = live & ~missing
-        # The network at every lattice point a stencil touches (absent nodes are filled in by
-        # the network, residual 0), computed once per Interpolator.
-        net = self._lattice_network(keys[live])
-        residual = self._decoded_residual(idx[present])
-        stencil_net = _row_sums(live, wts, net, own.shape)
-        stencil_residual = _row_sums(present, wts, residual, own.shape)
-        blended = stencil_residual + stencil_net + self._residual_alpha * (own - stencil_net)
-        return np.where(found[:, None], blended, own)
-
-    def _lattice_network(self, keys: np.ndarray) -> np.ndarray:
-        """Network output (structure channels, flattened) at lattice points, cached."""
-        nodes = self._residual_nodes
-        if not hasattr(self, "_lattice_cache"):
-            self._lattice_cache: dict[int, int] = {}
-            self._lattice_rows = np.zeros((0, len(self._residual_alpha)))
-        unique, where = np.unique(keys, return_inverse=True)
-        new = [k for k in unique.tolist() if k not in self._lattice_cache]
-        if new:
-            positions = np.unravel_index(np.array(new), nodes._shape)
-            coords = np.stack([nodes.values[j][positions[j]] for j in range(len(positions))], axis=1)
-            values = self.network(coords)[:, self._residual_channels].reshape(len(new), -1)
-            start = len(self._lattice_rows)
-            self._lattice_rows = np.concatenate([self._lattice_rows, values])
-            self._lattice_cache.update({k: start + i for i, k in enumerate(new)})
-        rows = np.array([self._lattice_cache[k] for k in unique.tolist()], dtype=np.intp)
-        return self._lattice_rows[rows[where]]
-
-    def _decoded_residual(self, idx: np.ndarray) -> np.ndarray:
-        unique, where = np.unique(idx, return_inverse=True)
-        decoded = self._residual_s * np.sinh(self._residual_q[unique].astype(np.float64) / self._residual_k)
-        return decoded[where]
+                own[rows], found = blend(params[rows], own[rows], widen=widen)
+                if found is not None:
+                    zeros[rows] = found.reshape(-1, len(blend.zero_channels), n_depth)
+            own = own.reshape(len(params), len(blend.channels), n_depth)
+            for i, c in enumerate(blend.channels):
+                ch = self.codec[c]
+                standard = ch.increasing(own[:, i]) if ch.transform == "steps" else own[:, i]
+                out[:, c] = ch.from_standard(standard)
+            for z, c in enumerate(blend.zero_channels):
+                out[:, c][zeros[:, z]] = 0.0
+        for c, ch in enumerate(self.codec):
+            if ch.zero_floor:
+                out[:, c] = np.maximum(out[:, c], 0.0)
+        return out
 
     def predict_arrays(self, params: np.ndarray | None = None, *, extrapolate: bool = False, guard: bool = True,
                        warn=None, hybrid: bool = True, **given) -> dict[str, np.ndarray]:
@@ -442,24 +300,12 @@ class Interpolator:
             check_parameters(params, self.axes)
         if guard:
             self.guard(params, extrapolate, warn)
-        y = self.predict_normalised(params, hybrid=hybrid)
-        y = y * self.weights.scale[None, :, None] + self.weights.mean[None]
-        out: dict[str, np.ndarray] = {}
-        for c, ch in enumerate(self.channels):
-            v = y[:, c]
-            if ch["transform"] == "log":
-                v = 10.0**v
-            elif ch["transform"] == "asinh":
-                v = np.sinh(v) * ch["scale"]
-            out[ch["name"]] = v
-        return self._derive(out, len(params))
+        y = self.predict_physical(params, hybrid=hybrid)
+        return self._derive({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
 
     def _derive(self, out: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         depth_layer = self.meta.get("depth_layer", "log_tau_ross")
         out[depth_layer] = np.broadcast_to(self.log_tau, (n, len(self.log_tau))).copy()
-        for name in ("convective_flux_fraction", "convective_velocity"):
-            if name in out:  # non-negative by definition; the asinh read-out can dip a hair below 0
-                out[name] = np.maximum(out[name], 0.0)
         if self.family == "atlas9":
             # ABROSS = d tau / d RHOX on the fixed tau scale (derived, not predicted).
             out["rosseland_opacity"] = opacity_from_log_tau(out["column_mass"], self.log_tau)
@@ -476,7 +322,13 @@ class Interpolator:
         check_parameters(params, self.axes)
         status = self.guard(params, extrapolate, warn)
         arrays = self.predict_arrays(params, guard=False)
-        return [self._atmosphere(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
+        models = [self._atmosphere(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
+        log_pradk = self.blend.scalar("pradk", params) if self.blend is not None else None
+        if log_pradk is not None:  # the grid's own PRADK, interpolated; elsewhere the writer derives it from Teff
+            for model, value in zip(models, log_pradk):
+                if np.isfinite(value):
+                    model.extra["pradk"] = float(10.0**value)
+        return models
 
     def atmosphere(self, **given) -> Atmosphere:
         return self.atmospheres(**given)[0]
@@ -510,18 +362,20 @@ class Interpolator:
         weights_name = Path(self.weights.path).name
         note = f"innterpol {__version__} {label} with {weights_name}"
         extra = dict(reference.get("extra", {}))
-        # The reference model's H and He number fractions belong to its metallicity: the
-        # writer derives this model's own from its abundances.
-        extra.pop("kurucz_h_he", None)
+        # The reference model's H and He number fractions, X, Y, Z, abundance scale and PRADK
+        # belong to its own parameters: the writers derive this model's from its abundances and Teff.
+        for key in ("kurucz_h_he", "marcs_xyz", "abundance_scale", "pradk", "marcs_name"):
+            extra.pop(key, None)
         extra["innterpol"] = note
         short = "EXTRAPOLATED" if int(status) == OUTSIDE else "interpolated"
         # VTURB= and L/H= as in the CK04 titles: PySME's KrzFile takes the microturbulence
         # from this line (without it, vturb = 0).
-        extra["atlas9_title"] = (f"TITLE  [{mh:+.1f}{'a' if am >= 0.2 else ''}] VTURB={vmic:g}  L/H=1.25 "
+        # [M/H] to 0.01 dex, so that readers (innterpol's, PySME's) get back what was predicted.
+        extra["atlas9_title"] = (f"TITLE  [{mh:+.2f}{'a' if am >= 0.2 else ''}] VTURB={vmic:g}  L/H=1.25 "
                                  f"innterpol {__version__} {short} {weights_name}")[:80]
-        extra["marcs_name"] = (f"innterpol {label}: Teff={teff:.0f} logg={logg:.2f} [M/H]={mh:+.2f}" +
-                               (f" [a/M]={am:+.2f}" if "am" in self.axes else "") + f" weights={weights_name} v{__version__}")
-        extra["marcs_teff_comment"] = f" {label} by innterpol {__version__}"
+        # Line 1 of a MARCS file is the model's MARCS name, which the writer builds (Turbospectrum
+        # takes a line 1 not starting with 's' or 'p' for another format); the note goes on line 2.
+        extra["marcs_teff_comment"] = f" {note}"
         extra["status"] = label
         return Atmosphere(teff=teff, logg=logg, mh=mh, am=am, cm=cm, vmic=vmic, geometry=geometry, mass=mass,
                           radius=radius, abundances=abundances, layers=layers, partial_pressures=partial, extra=extra,
@@ -540,19 +394,6 @@ def _scaled(reference: dict, mh: float, am: float) -> np.ndarray:
         if z - 1 < len(eps) and present[z - 1]:
             eps[z - 1] += am - reference.get("abundances_am", 0.0)
     return eps
-
-
-def _row_sums(mask: np.ndarray, wts: np.ndarray, values: np.ndarray, shape) -> np.ndarray:
-    """sum over the masked slots of each row of weight * value; ``values`` are the masked slots'
-    values in row-major order (as ``np.nonzero(mask)`` lists them)."""
-    out = np.zeros(shape)
-    rows, slots = np.nonzero(mask)
-    if not len(rows):
-        return out
-    weighted = wts[rows, slots, None] * values
-    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    out[rows[starts]] = np.add.reduceat(weighted, starts, axis=0)
-    return out
 
 
 _LABELS = {"teff": "Teff", "logg": "log g", "mh": "[M/H]", "am": "[alpha/M]", "cm": "[C/M]"}

@@ -10,15 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of ``ref_values`` (N, ...) at each row of ``query`` (M, P).
+def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray,
+                axes=None) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of ``ref_values`` (N, ...) at each row of ``query`` (M, P), along the
+    first of ``axes`` (default: every axis in order) where a bracketing pair exists.
 
     Returns (values (M, ...), axis used per query or -1 where no bracketing pair exists).
     """
     out = np.full((len(query),) + ref_values.shape[1:], np.nan)
     used = np.full(len(query), -1)
     for m, q in enumerate(query):
-        for axis in range(ref_params.shape[1]):
+        for axis in (range(ref_params.shape[1]) if axes is None else axes):
             others = [j for j in range(ref_params.shape[1]) if j != axis]
             line = np.all(np.isclose(ref_params[:, others], q[others], atol=1e-6), axis=1)
             if not line.any():

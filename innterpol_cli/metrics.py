@@ -10,31 +10,60 @@ from __future__ import annotations
 
 import numpy as np
 
-STATISTICS = ("median", "rms", "p95", "max")
+STATISTICS = ("median", "rms", "p95", "max", "worst")
+#: What each statistic is, for table captions.
+STATISTIC_NOTES = {
+    "median": "median |error| over every model and depth",
+    "rms": "root mean square over every model and depth",
+    "p95": "95th percentile over every model and depth",
+    "max": "largest |error| anywhere",
+    "worst": "median over models of each model's largest |error| over depth",
+}
 
 
 def channel_errors(pred: np.ndarray, true: np.ndarray, transform: str) -> np.ndarray:
-    """Signed errors, same shape as the inputs (percent for ``log`` channels, else absolute)."""
+    """Signed errors, same shape as the inputs: percent for ``log`` channels (and any channel whose
+    error kind is ``relative``), else absolute."""
     pred = np.asarray(pred, dtype=float)
     true = np.asarray(true, dtype=float)
-    if transform == "log":
+    if transform in ("log", "relative"):
         return 100.0 * (pred - true) / true
     return pred - true
 
 
 def error_unit(transform: str, unit: str) -> str:
-    return "%" if transform == "log" else (unit or "abs")
+    return "%" if transform in ("log", "relative") else (unit or "abs")
 
 
 def summarize(errors: np.ndarray) -> dict[str, float]:
-    """median, RMS, 95th percentile and maximum of |error| over every model and depth (NaN rows ignored)."""
-    a = np.abs(np.asarray(errors, dtype=float))
-    a = a[np.isfinite(a)]
+    """median, RMS, 95th percentile and maximum of |error| over every model and depth (NaN
+    ignored), and ``worst``: the median over models (rows) of each model's largest |error|."""
+    e = np.abs(np.asarray(errors, dtype=float))
+    a = e[np.isfinite(e)]
     if a.size == 0:
         return {k: float("nan") for k in STATISTICS}
+    rows = e.reshape(len(e), -1) if e.ndim >= 2 else e[:, None]
+    finite_rows = np.isfinite(rows).any(axis=1)
+    per_model = np.nanmax(np.where(np.isfinite(rows[finite_rows]), rows[finite_rows], np.nan), axis=1)
     return {
         "median": float(np.median(a)),
         "rms": float(np.sqrt(np.mean(a**2))),
         "p95": float(np.percentile(a, 95)),
         "max": float(np.max(a)),
+        "worst": float(np.median(per_model)),
     }
+
+
+def depth_bands(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median and mean -+ 1 standard deviation over models at each depth of ``errors`` (M, D)."""
+    e = np.asarray(errors, dtype=float)
+    median = np.nanmedian(e, axis=0)
+    mean, sigma = np.nanmean(e, axis=0), np.nanstd(e, axis=0)
+    return median, mean - sigma, mean + sigma
+
+
+def unit_label(channel: dict) -> str:
+    """The error unit of a weights-file channel: % for positive quantities, else its own unit."""
+    from .encoding import Channel
+
+    return error_unit(Channel.from_dict(channel).error_kind, channel.get("unit", ""))

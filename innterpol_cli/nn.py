@@ -99,7 +99,7 @@ class ParamNet(nn.Module):
         return self.out(h)
 
 
-class Interpolator(nn.Module):
+class AtmosphereNet(nn.Module):
     """parameters -> ParamNet -> latent -> decoder -> normalised profiles (channels x depths)."""
 
     def __init__(self, cfg: NetConfig):

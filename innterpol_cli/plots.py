@@ -23,7 +23,7 @@ def error_figures(evaluation, directory, methods=PANEL_METHODS) -> list[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .evaluate import depth_bands, unit_label
+    from .metrics import depth_bands, unit_label
 
     methods = [m for m in methods if m in evaluation.predictions]
     if "innterpol" not in methods:
@@ -95,3 +95,34 @@ def _slug(name: str) -> str:
     """A file-name part; charges are spelled out so that H2 and H2+, H and H- stay apart."""
     name = name.replace("+", "plus").replace("-", "minus")
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
+
+
+def axes_depth_figure(result: dict, log_tau, channel: str, path, unit: str = "%") -> Path:
+    """One panel per axis of :func:`innterpol_cli.scoring.along_axes`: median and 90th percentile
+    of |error| of ``channel`` against log tau, innterpol beside linear interpolation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes = [a for a, part in result["axes"].items() if part.get("n")]
+    fig, panels = plt.subplots(1, len(axes), figsize=(4.2 * len(axes), 3.8), sharey=True, squeeze=False)
+    colours = {"innterpol": "C0", "linear": "C3", "network": "C2"}
+    for panel, axis in zip(panels[0], axes):
+        part = result["axes"][axis]
+        for method, curves in part["profile"][channel].items():
+            if method not in ("innterpol", "linear"):
+                continue
+            panel.plot(log_tau, curves["median"], color=colours[method], lw=2, label=f"{TITLES[method]}: median")
+            panel.plot(log_tau, curves["p90"], color=colours[method], lw=1, ls="--", label="90th percentile")
+        panel.set_title(f"along {axis} ({part['n']} held-out models)")
+        panel.set_xlabel("log tau_Ross")
+        panel.set_yscale("log")
+    panels[0][0].set_ylabel(f"|error| of {channel} [{unit}]")
+    panels[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

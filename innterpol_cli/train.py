@@ -1,6 +1,8 @@
 """Training: the CAE first, then the parameter network on the frozen encoder's latents
 (as the paper does), then end-to-end fine-tuning of network + decoder on the decoded
-profiles (our improvement).  Early stopping on the validation split at every stage.
+profiles (our improvement).  Early stopping on the validation split at every stage.  Then the
+hybrid's arrays (:mod:`innterpol_cli.hybrid`): blend weights fitted on the validation nodes
+along each axis, and the network's residuals at every grid node, test nodes included.
 
 Defaults live in :class:`TrainConfig`; a JSON config file overrides them and command-line
 flags override the file.  The resolved config is saved in the weights file.
@@ -18,9 +20,9 @@ import numpy as np
 
 from formats.errors import InnterpolError
 
-from . import __version__
-from .grid import GridData, axis_steps
-from .metrics import STATISTICS, channel_errors, summarize
+from . import __version__, engine, hybrid
+from .encoding import ParamScaling
+from .grid import GridData
 from .weightsfile import Weights, save
 
 
@@ -31,14 +33,14 @@ class TrainError(InnterpolError):
 @dataclass
 class TrainConfig:
     method: str = "cae"
-    latent: int = 32
-    layers: int = 6
-    width: int = 256
+    latent: int = 64
+    layers: int = 7
+    width: int = 512
     conv_width: int = 64
     cae_epochs: int = 150
     net_epochs: int = 300
     finetune_epochs: int = 1200
-    batch_size: int = 64
+    batch_size: int = 128
     lr: float = 2e-3
     finetune_lr: float = 1e-3
     patience: int = 200
@@ -88,30 +90,37 @@ def _checked(key, value, kind, where):
 def split_nodes(params: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Seeded train / validation / test indices.
 
-    Test nodes are interior: both immediate neighbours along Teff exist in the grid, and they
-    stay in training (no two test nodes are neighbours), so the test set measures
-    interpolation and linear interpolation is possible for each of them.
+    Test nodes are interior along at least one axis (both immediate neighbours along it exist),
+    so each can be rebuilt by interpolation along that axis, and no two test nodes are
+    neighbours along any axis: the neighbours stay in training.
     """
     rng = np.random.default_rng(cfg.seed)
     n = len(params)
     keys = {tuple(p): i for i, p in enumerate(params)}
-    teff_values = np.unique(params[:, 0])
-    neighbours: dict[int, tuple[int, int]] = {}
+    values = [np.unique(params[:, j]) for j in range(params.shape[1])]
+    neighbours: dict[int, set[int]] = {}
+    interior: set[int] = set()
     for i, p in enumerate(params):
-        k = np.searchsorted(teff_values, p[0])
-        if 0 < k < len(teff_values) - 1:
-            lo, hi = list(p), list(p)
-            lo[0], hi[0] = teff_values[k - 1], teff_values[k + 1]
-            a, b = keys.get(tuple(lo)), keys.get(tuple(hi))
-            if a is not None and b is not None:
-                neighbours[i] = (a, b)
+        around: set[int] = set()
+        for j, axis_values in enumerate(values):
+            k = np.searchsorted(axis_values, p[j])
+            found = []
+            for step in (-1, 1):
+                if 0 <= k + step < len(axis_values):
+                    q = list(p)
+                    q[j] = axis_values[k + step]
+                    found.append(keys.get(tuple(q)))
+            around.update(f for f in found if f is not None)
+            if len(found) == 2 and None not in found:
+                interior.add(i)
+        neighbours[i] = around
     want = max(1, int(round(cfg.test_fraction * n))) if cfg.test_fraction > 0 else 0
     test: list[int] = []
     blocked: set[int] = set()
-    for i in rng.permutation(sorted(neighbours)):
+    for i in rng.permutation(sorted(interior)):
         if len(test) >= want:
             break
-        if i in blocked:
+        if int(i) in blocked:
             continue
         test.append(int(i))
         blocked.update((int(i), *neighbours[int(i)]))
@@ -122,22 +131,6 @@ def split_nodes(params: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.nd
     val = np.sort(rng.choice(candidates, size=n_val, replace=False)) if n_val else np.array([], dtype=int)
     train = np.array(sorted(set(rest) - set(val.tolist())))
     return train, val, np.array(sorted(test), dtype=int)
-
-
-# ------------------------------------------------------------------------------- normalisation
-def param_transform(params: np.ndarray, axes) -> np.ndarray:
-    """Teff enters as log10 Teff (the grid is roughly uniform in it); other axes as they are."""
-    x = np.array(params, dtype=float, copy=True)
-    for j, axis in enumerate(axes):
-        if axis == "teff":
-            x[:, j] = np.log10(x[:, j])
-    return x
-
-
-def normalise_params(params, axes, lo, hi):
-    x = param_transform(params, axes)
-    span = np.where(hi > lo, hi - lo, 1.0)
-    return 2.0 * (x - lo) / span - 1.0
 
 
 # ------------------------------------------------------------------------------------ training
@@ -171,11 +164,16 @@ class _Progress:
 
 
 def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, command: str = "",
-          checkpoint_dir: str | None = None, resume: bool = False, show_progress: bool = True, log=None) -> dict:
-    """Train on ``grid`` and write the weights file ``output``; returns the test summary."""
+          checkpoint_dir: str | None = None, resume: bool = False, show_progress: bool = True, log=None,
+          score=None) -> Weights:
+    """Train on ``grid`` and write the weights file ``output``; returns the weights.
+
+    ``score(weights, grid, test_idx)``, when given, returns the test metrics recorded in the
+    file (the caller evaluates: training imports no inference).
+    """
     import torch
 
-    from .nn import Interpolator, NetConfig
+    from .nn import AtmosphereNet, NetConfig
 
     log = log or (lambda message: None)
     device = _device(cfg.device)
@@ -197,9 +195,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     scale = np.where(scale > 1e-8, scale, 1.0)
     y_norm = (y_all - mean) / scale[:, None]
 
-    x_t = param_transform(grid.params, family.axes)
-    lo, hi = x_t.min(axis=0), x_t.max(axis=0)
-    x_norm = normalise_params(grid.params, family.axes, lo, hi)
+    scaling = ParamScaling.fit(grid.params, family.axes)
+    x_norm = scaling(grid.params)
 
     channel_weight = np.array([cfg.pp_weight if ch.name.startswith("pp:") else 1.0 for ch in family.channels])
     weight = torch.tensor(channel_weight / channel_weight.mean(), dtype=torch.float32, device=device)[None, :, None]
@@ -208,7 +205,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         n_params=len(family.axes), n_channels=len(family.channels), n_depth=y_all.shape[2], method=cfg.method,
         latent=cfg.latent, layers=cfg.layers, width=cfg.width, conv_width=cfg.conv_width,
     )
-    model = Interpolator(net_cfg).to(device)
+    model = AtmosphereNet(net_cfg).to(device)
     X = torch.tensor(x_norm, dtype=torch.float32, device=device)
     Y = torch.tensor(y_norm, dtype=torch.float32, device=device)
     tr = torch.tensor(train_idx, device=device)
@@ -336,9 +333,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         "log_tau": grid.log_tau.tolist(),
         "depth_layer": family.depth_layer,
         "axes": list(family.axes),
-        "param_norm": {"lo": lo.tolist(), "hi": hi.tolist(), "teff": "log10"},
-        "param_ranges": {a: [float(grid.params[:, j].min()), float(grid.params[:, j].max())] for j, a in enumerate(family.axes)},
-        "axis_steps": axis_steps(grid.params).tolist(),
+        "param_norm": scaling.to_dict(),
         "fixed": grid.fixed,
         "reference": _reference(grid),
         "provenance": {
@@ -356,80 +351,46 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         },
     }
     weights = Weights(meta, tensors, mean, scale, grid.params)
-    summary = finalize(weights, grid, val_idx, test_idx, log)
+    finalize(weights, grid, train_idx, val_idx, log)
+    if score is not None:
+        weights.meta["provenance"]["test_metrics"] = score(weights, grid, test_idx)
     save(weights, output)
-    return summary
+    return weights
 
 
-#: Channels left to the network alone in the hybrid (see finalize).
-NO_RESIDUALS = ("convective_flux_fraction", "convective_velocity", "sound_speed")
+def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: np.ndarray, log=None) -> None:
+    """Attach the hybrid's arrays to ``weights`` (in place).
 
-
-def finalize(weights: Weights, grid: GridData, val_idx: np.ndarray, test_idx: np.ndarray, log=None) -> dict:
-    """Attach the hybrid correction and the test metrics to ``weights`` (in place).
-
-    The network's residuals at every non-test node (normalised units; the structure channels
-    only: not the convection columns nor the MARCS partial pressures) are stored as int8 after
-    asinh companding per channel and depth, which keeps about 2-4% relative precision.  The
-    blend weight alpha (per channel and depth) of the network's curvature against the grid
-    stencil is fitted by least squares on the validation nodes, each rebuilt from the
-    training nodes alone.  See :meth:`Interpolator.predict_normalised`.
+    Every channel but the MARCS partial pressures (too many to store) gets residuals, in its
+    standard representation, at every grid node, test nodes included, so that each grid model
+    comes back (int16 codes).  The blend weights are fitted per
+    axis on the validation nodes, each rebuilt from the training nodes alone (see
+    :func:`innterpol_cli.hybrid.fit_alpha`).
     """
-    from .interpolate import Interpolator, NodeSet
-
     log = log or (lambda message: None)
-    weights.arrays = None
-    plain = Interpolator(weights)
-    y_norm = (grid.transformed - weights.mean[None]) / weights.scale[None, :, None]
-    pred = plain.network(grid.params)
-    test_set = set(np.asarray(test_idx).tolist())
-    ref = np.array(sorted(set(range(len(grid.params))) - test_set))
-    train_only = np.array(sorted(set(ref.tolist()) - set(np.asarray(val_idx).tolist())))
-    # The structure channels; not the convection columns (zero over much of the atmosphere, and
-    # defective in some CK04 models) nor the MARCS partial pressures, to keep the file small.
-    channels = np.array([c for c, ch in enumerate(grid.family.channels)
-                         if ch.name not in NO_RESIDUALS and not ch.name.startswith("pp:")])
-
-    def flat(a):
-        return a[:, channels].reshape(len(a), -1)
-
-    alpha = np.ones(len(channels) * grid.values.shape[2])
-    if len(val_idx) and len(train_only):
-        idx, wts, found = NodeSet(grid.params[train_only]).stencils(grid.params[val_idx], fallback=True, cubic=True)
-        if found.any():
-            y_t, p_t = flat(y_norm[train_only]), flat(pred[train_only])
-            rows = np.where(found)[0]
-            s_y = np.einsum("nk,nkf->nf", wts[rows], y_t[idx[rows]])
-            s_p = np.einsum("nk,nkf->nf", wts[rows], p_t[idx[rows]])
-            miss = flat(y_norm[val_idx])[rows] - s_y
-            curvature = flat(pred[val_idx])[rows] - s_p
-            alpha = np.clip((miss * curvature).sum(0) / np.maximum((curvature**2).sum(0), 1e-30), 0.0, 1.0)
-            log(f"hybrid blend fitted on {len(rows)} validation nodes: median alpha {np.median(alpha):.2f}")
-    residual = flat(y_norm - pred)[ref]
-    weights.arrays = {"residual/nodes": grid.params[ref], "residual/channels": channels.astype(float),
-                      "residual/alpha": alpha, **quantise(residual)}
-    hybrid = Interpolator(weights)
-    scale, mean = weights.scale[:, None], weights.mean
-    predictions = {
-        "innterpol": hybrid.predict_normalised(grid.params[test_idx]) * scale + mean,
-        "network": pred[test_idx] * scale + mean,
+    family = grid.family
+    scaling = ParamScaling.from_dict(weights.meta["param_norm"], family.axes)
+    config = weights.meta["config"]
+    pred = np.concatenate([engine.forward(weights.tensors, config, scaling(grid.params[s: s + 2048]))
+                           for s in range(0, len(grid.params), 2048)])
+    learned = pred * weights.scale[None, :, None] + weights.mean[None]
+    channels = np.array([c for c, ch in enumerate(family.channels) if not ch.name.startswith("pp:")])
+    n_depth = grid.values.shape[2]
+    truth = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
+    network = np.stack([family.channels[c].learned_to_standard(learned[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
+    alpha, counts = hybrid.fit_alpha(grid.params, truth, network, np.asarray(train_idx), np.asarray(val_idx), n_depth, log)
+    zero_channels = np.array([c for c in channels if family.channels[c].zero_floor], dtype=int)
+    zero = grid.values[:, zero_channels].reshape(len(grid.params), -1) == 0.0 if len(zero_channels) else None
+    weights.arrays = hybrid.residual_arrays(grid.params, truth - network, channels, alpha, zero, zero_channels)
+    # Per-node scalars the files carry, interpolated like the profiles (log10): ATLAS9's PRADK.
+    for name, values in grid.scalars.items():
+        if np.all(values > 0):
+            weights.arrays[f"scalar/{name}"] = np.log10(values)
+    weights.meta["hybrid"] = {
+        "alpha_fitted_on": dict(zip(family.axes, counts)),
+        "alpha": {axis: {family.channels[c].name: float(alpha[j, i * n_depth]) for i, c in enumerate(channels)}
+                  for j, axis in enumerate(family.axes)},
     }
-    summary = test_summary(grid, predictions, ref, test_idx)
-    weights.meta["provenance"]["test_metrics"] = summary
-    return summary
-
-
-def quantise(values: np.ndarray) -> dict[str, np.ndarray]:
-    """int8 codes of ``values`` (M, K) with per-column asinh companding: v = s sinh(q / k)."""
-    a = np.abs(values)
-    s = np.maximum(np.median(a, axis=0), 1e-9)
-    k = 127.0 / np.maximum(np.arcsinh(a.max(axis=0) / s), 1e-9)
-    q = np.clip(np.round(k * np.arcsinh(values / s)), -127, 127).astype(np.int8)
-    return {"residual/q": q, "residual/s": s, "residual/k": k}
-
-
-def dequantise(q: np.ndarray, s: np.ndarray, k: np.ndarray) -> np.ndarray:
-    return s * np.sinh(q / k)
 
 
 def _unit(name: str) -> str:
@@ -456,54 +417,6 @@ def _reference(grid: GridData) -> dict:
     solar = eps.copy()
     solar[2:] = np.where(eps[2:] > -20, eps[2:] - pick.mh, eps[2:])
     return {"abundances": solar.tolist(), "abundances_am": pick.am, "extra": {k: pick.extra[k] for k in keep if k in pick.extra}}
-
-
-def test_summary(grid: GridData, predictions: dict[str, np.ndarray], ref_idx, test_idx) -> dict:
-    """Per-channel error statistics on the test split of each method in ``predictions``
-    (transformed values at the test nodes) and of linear interpolation from the ``ref_idx`` nodes."""
-    from .linear import interpolate
-
-    family = grid.family
-    if len(test_idx) == 0:
-        return {}
-    y_t = grid.transformed
-    lin_t, used = interpolate(grid.params[ref_idx], y_t[ref_idx], grid.params[test_idx])
-    ok = used >= 0
-    methods = dict(predictions, linear=lin_t)
-    result = {"n_test": int(len(test_idx)), "n_linear": int(ok.sum()), "methods": list(methods), "channels": {}}
-    for c, ch in enumerate(family.channels):
-        true = grid.values[test_idx, c][ok]
-        row = {m: summarize(channel_errors(ch.inverse(p[ok, c]), true, ch.transform)) for m, p in methods.items()}
-        row["unit"] = "%" if ch.transform == "log" else _unit(ch.name) or "abs"
-        result["channels"][ch.name] = row
-    return result
-
-
-def print_summary(summary: dict, title: str) -> None:
-    from rich.table import Table
-
-    from .console import err
-
-    if not summary:
-        err.print("no test split: nothing to summarise")
-        return
-    methods = summary.get("methods", ["network", "linear"])
-    table = Table(title=f"{title}: |error| over {summary['n_linear']} held-out test models and all depths "
-                        f"(green: innterpol better than linear)")
-    table.add_column("channel")
-    table.add_column("unit")
-    table.add_column("method")
-    for stat in STATISTICS:
-        table.add_column(stat, justify="right")
-    for name, row in summary["channels"].items():
-        for m in methods:
-            cells = [name if m == methods[0] else "", row["unit"] if m == methods[0] else "", m]
-            for stat in STATISTICS:
-                v = row[m][stat]
-                better = m != "linear" and v < row["linear"][stat]
-                cells.append(f"[green]{v:.3g}[/green]" if better else f"{v:.3g}")
-            table.add_row(*cells, end_section=(m == methods[-1]))
-    err.print(table)
 
 
 def _device(name: str):

@@ -5,9 +5,12 @@ Loading uses ``numpy.load(allow_pickle=False)``: it never executes code.  Conten
 - ``tensor/<name>``: the network tensors needed for inference (float32);
 - ``norm/mean`` (C, D), ``norm/scale`` (C,): the per-channel normalisation;
 - ``grid/nodes`` (N, P): every grid node the network was trained from (for coverage);
-- ``residual/nodes`` (M, P), ``residual/channels``, ``residual/q`` (int8), ``residual/s``,
-  ``residual/k``: the network's residuals at the non-test nodes, asinh-companded to int8,
-  for the hybrid correction (see train.finalize and interpolate.py);
+- ``residual/nodes`` (N, P), ``residual/channels``, ``residual/alpha`` (P, F),
+  ``residual/q`` (int16, N x F) with its ``s`` and ``k``: the
+  network's residuals at every grid node, asinh-companded, and the blend weights of the hybrid;
+  ``zero/channels`` and ``zero/mask`` (packed bits): where the zero-floor channels are exactly
+  zero at each node (see :mod:`innterpol_cli.hybrid`); ``scalar/pradk``: log10 PRADK of each
+  ATLAS9 node, interpolated like the profiles;
 - ``meta.json``: architecture config, channels (name, transform, unit), the depth scale,
   parameter names and normalisation, fixed scalars, provenance (data hash, split seed,
   code version, training command, test metrics).
@@ -26,7 +29,9 @@ import numpy as np
 from formats.errors import InnterpolError
 from formats.textio import atomic_output
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Arrays of the hybrid (see :mod:`innterpol_cli.hybrid`).
+HYBRID_PREFIXES = ("residual/", "zero/", "scalar/")
 
 
 class WeightsError(InnterpolError):
@@ -52,11 +57,12 @@ def save(weights: Weights, path: str | os.PathLike) -> None:
     # Grid parameters are stored as float32 (half the size) and rounded back to 1e-6 on loading.
     arrays["grid/nodes"] = np.asarray(weights.nodes, dtype=np.float32)
     for key, value in (weights.arrays or {}).items():
-        arrays[key] = np.asarray(value, dtype=np.int8 if key.endswith("/q") else np.float32)
+        value = np.asarray(value)
+        arrays[key] = value if np.issubdtype(value.dtype, np.integer) else value.astype(np.float32)
     meta = dict(weights.meta, format_version=FORMAT_VERSION)
     arrays["meta.json"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
     buffer = io.BytesIO()
-    # Uncompressed: loading is then a copy (about 25 ms faster per predict), and files stay < 5 MB.
+    # Uncompressed: loading is then a copy (about 25 ms faster per predict), and the file is read once.
     np.savez(buffer, **arrays)
     with atomic_output(path, "wb") as handle:
         handle.write(buffer.getvalue())
@@ -76,7 +82,8 @@ def load(path: str | os.PathLike) -> Weights:
         if meta.get("format_version") != FORMAT_VERSION:
             raise WeightsError(f"{name}: weights format {meta.get('format_version')} is not {FORMAT_VERSION}")
         tensors = {k[len("tensor/"):]: v.astype(np.float64) for k, v in arrays.items() if k.startswith("tensor/")}
-        extras = {k: v if k.endswith("/q") else v.astype(np.float64) for k, v in arrays.items() if k.startswith("residual/")}
+        extras = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float64)
+                  for k, v in arrays.items() if k.startswith(HYBRID_PREFIXES)}
         if "residual/nodes" in extras:
             extras["residual/nodes"] = np.round(extras["residual/nodes"], 6)
         nodes = np.round(arrays["grid/nodes"].astype(np.float64), 6)

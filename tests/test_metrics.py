@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from innterpol_cli.evaluate import depth_bands, half_step_positions, json_safe, spectrum_differences
-from innterpol_cli.metrics import channel_errors, error_unit, summarize
+from innterpol_cli.evaluate import half_step_positions, json_safe, spectrum_differences
+from innterpol_cli.metrics import channel_errors, depth_bands, error_unit, summarize
 
 
 def test_log_channels_err_in_percent_others_in_absolute_units():

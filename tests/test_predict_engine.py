@@ -13,7 +13,7 @@ def test_engine_matches_torch(grid):
     import os
 
     from innterpol_cli.interpolate import resolve
-    from innterpol_cli.nn import Interpolator, NetConfig
+    from innterpol_cli.nn import AtmosphereNet, NetConfig
 
     path = os.environ.get(f"INNTERPOL_TEST_{grid.upper()}")
     if not path:
@@ -23,7 +23,7 @@ def test_engine_matches_torch(grid):
             pytest.skip(f"shipped {grid} weights absent: {exc}")
     weights = load_weights(path)
     cfg = weights.meta["config"]
-    model = Interpolator(NetConfig(**cfg)).double().eval()
+    model = AtmosphereNet(NetConfig(**cfg)).double().eval()
     state = {k: torch.from_numpy(v) for k, v in weights.tensors.items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     assert not unexpected and all(k.startswith("encoder.") for k in missing)

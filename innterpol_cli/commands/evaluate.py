@@ -44,7 +44,7 @@ def evaluate(
     from ..evaluate import evaluate as run
     from ..grid import build_grid, family_for_format, read_grid_files
     from ..interpolate import load
-    from ..train import print_summary
+    from .tables import print_axes, print_summary
 
     chosen = parse_methods(methods, pca_weights)
     if synth:
@@ -70,6 +70,13 @@ def evaluate(
     for note in evaluation.notes[len(setup.notes):]:
         warn(note)
     print_summary(evaluation.summary, f"{interp.name} ({evaluation.source})")
+    if not truth:
+        from ..scoring import along_axes
+
+        info("rebuilding the test split along each axis in turn ...")
+        evaluation.by_axis = along_axes(interp, data.params, data.values, setup.truth_idx,
+                                        methods=[m for m in ("innterpol", "network") if m in chosen])
+        print_axes(evaluation.by_axis, interp.name)
     if evaluation.half_step:
         _print_half_step(evaluation.half_step)
     if synth:

@@ -38,8 +38,11 @@ def train(
     """Train the auto-encoder and the parameter network on a grid; write one weights file."""
     from ..console import info, warn
     from ..grid import build_grid, family_for_format, read_grid_files
-    from ..train import TrainConfig, print_summary
+    from ..interpolate import Interpolator
+    from ..scoring import HEADLINE, along_axes
+    from ..train import TrainConfig
     from ..train import train as run
+    from .tables import print_axes
 
     if output.exists() and not force and not resume:
         raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
@@ -57,7 +60,12 @@ def train(
         info(f"  {line}")
     ckpt = checkpoint_dir or output.with_name(output.name + ".ckpt")
     command = "innterpol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    summary = run(data, cfg, str(output), grid_name=grid, command=command, checkpoint_dir=str(ckpt), resume=resume,
-                  show_progress=True, log=info)
-    print_summary(summary, grid)
+
+    def score(weights, data, test_idx):
+        info(f"scoring {len(test_idx)} held-out test nodes along each axis ...")
+        return along_axes(Interpolator(weights), data.params, data.values, test_idx, log=info)
+
+    weights = run(data, cfg, str(output), grid_name=grid, command=command, checkpoint_dir=str(ckpt), resume=resume,
+                  show_progress=True, log=info, score=score)
+    print_axes(weights.meta["provenance"].get("test_metrics", {}), grid, HEADLINE.get(data.family.name))
     info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")

@@ -1,0 +1,197 @@
+"""The hybrid of grid and network: fitting the blend, storing the network's residuals at every
+grid node, and blending at prediction time (numpy only; used by training and inference).
+
+Everything here is in each channel's *standard* representation (log10 of positive quantities,
+log10 RHOX rather than its learned increments; see :meth:`Channel.standard`), where grid models
+are usually interpolated.  With N the network, r = grid - N its residuals at the grid nodes and
+S the interpolation stencil of :class:`~innterpol_cli.stencil.NodeSet` (cubic along every axis
+where two grid values lie on each side, else linear), a prediction is
+
+    y(p) = S[r](p) + S[N](p) + alpha * (N(p) - S[N](p)).
+
+Since S[r] + S[N] = S[grid], this is cubic interpolation of the grid models plus alpha times the
+part of the network's curvature that the stencil misses.  At a node the grid model comes back;
+a stencil node that is absent from the grid is filled in by the network (residual 0).  alpha
+is chosen per axis and channel among 0, 1/4, ..., 1 on validation nodes rebuilt along that axis
+alone, to minimise the median over models of each model's largest error plus five times the
+median error: alpha = 0, the stencil alone, whenever the network does not help.  A point
+interpolated along several axes takes the smallest alpha of those axes.  Where no stencil
+exists (beyond the populated grid) the network alone answers.
+
+Channels marked ``zero_floor`` (convection) are exactly zero where every grid node of the
+stencil is zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .stencil import NodeSet, row_sums
+
+
+def quantise(values: np.ndarray) -> dict[str, np.ndarray]:
+    """int16 codes of ``values`` (M, K) with per-column asinh companding: v = s sinh(q / k).
+
+    s is the column's median |value|, k maps the largest |value| to the top code; a residual v
+    comes back to about asinh(max / s) / 32767 of itself (3e-4 for max / s = 1e4), or s / k
+    near zero.
+    """
+    top = 32767
+    a = np.abs(values)
+    s = np.maximum(np.median(a, axis=0), 1e-12) if len(a) else np.ones(values.shape[1])
+    k = top / np.maximum(np.arcsinh(a.max(axis=0, initial=0.0) / s), 1e-9)
+    q = np.clip(np.round(k * np.arcsinh(values / s)), -top, top).astype(np.int16)
+    return {"q": q, "s": s, "k": k}
+
+
+def dequantise(q: np.ndarray, s: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return s * np.sinh(q.astype(np.float64) / k)
+
+
+#: The blend weights tried per axis and channel.
+ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
+              n_depth: int, log=None) -> tuple[np.ndarray, list[int]]:
+    """Blend weights alpha (P, F), one row per axis (constant over each channel's depths), and
+    the count of validation nodes each axis was fitted on.
+
+    ``truth`` and ``network`` are (N, F) in standard units at every node; each validation node is
+    rebuilt from the ``fit_idx`` nodes by widening one axis (its own value removed, the
+    neighbours on either side used).  An axis with no such rebuild gets alpha 0: the stencil alone.
+    """
+    p = nodes.shape[1]
+    n_channels = truth.shape[1] // n_depth
+    alpha = np.zeros((p, truth.shape[1]))
+    counts = []
+    grid = NodeSet(nodes[fit_idx])
+    for j in range(p):
+        st = grid.stencils(nodes[val_idx], cubic=True, widen=j)
+        rows = np.where(st.found)[0]
+        counts.append(int(len(rows)))
+        if not len(rows):
+            continue
+        live = st.weight[rows] != 0.0
+        picked = st.index[rows][live]
+        s_truth = row_sums(live, st.weight[rows], truth[fit_idx][picked], (len(rows), truth.shape[1]))
+        s_net = row_sums(live, st.weight[rows], network[fit_idx][picked], (len(rows), truth.shape[1]))
+        miss = (truth[val_idx[rows]] - s_truth).reshape(len(rows), n_channels, n_depth)
+        curvature = (network[val_idx[rows]] - s_net).reshape(len(rows), n_channels, n_depth)
+        for c in range(n_channels):
+            scores = []
+            for a in ALPHAS:
+                error = np.abs(miss[:, c] - a * curvature[:, c])
+                scores.append(np.median(error.max(axis=1)) + 5.0 * np.median(error))
+            alpha[j, c * n_depth:(c + 1) * n_depth] = ALPHAS[int(np.argmin(scores))]
+        if log:
+            log(f"hybrid blend along axis {j}: {len(rows)} validation nodes, alpha per channel "
+                f"{[float(alpha[j, c * n_depth]) for c in range(n_channels)]}")
+    return alpha, counts
+
+
+def residual_arrays(nodes: np.ndarray, residual: np.ndarray, channels: np.ndarray, alpha: np.ndarray,
+                    zero: np.ndarray | None, zero_channels: np.ndarray) -> dict[str, np.ndarray]:
+    """The weights-file arrays of the hybrid: coded residuals (N, len(channels) * D), alpha, and
+    the packed zero masks (N, Z * D) of the zero-floor channels."""
+    coded = quantise(residual)
+    out = {"residual/nodes": nodes, "residual/channels": channels.astype(np.int64), "residual/alpha": alpha,
+           "residual/q": coded["q"], "residual/s": coded["s"], "residual/k": coded["k"],
+           "zero/channels": zero_channels.astype(np.int64)}
+    if zero is not None and len(zero_channels):
+        out["zero/mask"] = np.packbits(zero, axis=1)
+    return out
+
+
+class Blend:
+    """The hybrid at prediction time, from the weights file's arrays.
+
+    ``network(params)`` gives the residual channels (N, F) in standard units; :meth:`__call__`
+    blends them for many points.  :meth:`without` drops nodes (held-out test nodes, for
+    evaluation).
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], network, n_depth: int, keep: np.ndarray | None = None):
+        self.arrays = arrays
+        self.network = network
+        self.n_depth = n_depth
+        nodes = np.asarray(arrays["residual/nodes"], dtype=float)
+        self.keep = np.ones(len(nodes), dtype=bool) if keep is None else keep
+        self.channels = np.asarray(arrays["residual/channels"]).astype(int)
+        self.alpha = np.asarray(arrays["residual/alpha"], dtype=float)
+        self.nodes = NodeSet(nodes[self.keep])
+        self._rows = np.where(self.keep)[0]  # node row -> row in the stored arrays
+        self.zero_channels = np.asarray(arrays.get("zero/channels", np.zeros(0))).astype(int)
+        self._lattice: dict[int, int] = {}
+        self._lattice_rows = np.zeros((0, len(self.channels) * n_depth))
+
+    def without(self, nodes: np.ndarray) -> Blend:
+        """The same blend with the given nodes (rows of parameters) removed."""
+        stored = np.round(np.asarray(self.arrays["residual/nodes"], dtype=float), 4)
+        drop = {tuple(r) for r in np.round(np.atleast_2d(nodes), 4)}
+        keep = self.keep & np.array([tuple(r) not in drop for r in stored])
+        return Blend(self.arrays, self.network, self.n_depth, keep)
+
+    def scalar(self, name: str, params: np.ndarray) -> np.ndarray | None:
+        """A per-node scalar (``scalar/NAME`` in the weights, e.g. log10 PRADK) interpolated at
+        ``params`` with the same stencils (NaN where there is none), or None if the file has none."""
+        values = self.arrays.get(f"scalar/{name}")
+        if values is None:
+            return None
+        out, _ = self.nodes.interpolate(params, np.asarray(values, dtype=float)[self._rows], cubic=True, fallback=True)
+        return out
+
+    def residuals(self, rows: np.ndarray) -> np.ndarray:
+        """Decoded residuals (len(rows), F) of node rows of :attr:`nodes`."""
+        unique, where = np.unique(rows, return_inverse=True)
+        a = self.arrays
+        return dequantise(a["residual/q"][self._rows[unique]], a["residual/s"], a["residual/k"])[where]
+
+    def zero_mask(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), Z * D) True where a node's zero-floor channel is exactly zero."""
+        packed = self.arrays["zero/mask"][self._rows[rows]]
+        return np.unpackbits(packed, axis=1, count=len(self.zero_channels) * self.n_depth).astype(bool)
+
+    def _lattice_network(self, keys: np.ndarray) -> np.ndarray:
+        """The network's residual channels (flattened) at lattice points, computed once each."""
+        unique, where = np.unique(keys, return_inverse=True)
+        new = [k for k in unique.tolist() if k not in self._lattice]
+        if new:
+            values = self.network(self.nodes.lattice_points(np.array(new)))
+            start = len(self._lattice_rows)
+            self._lattice_rows = np.concatenate([self._lattice_rows, values])
+            self._lattice.update({k: start + i for i, k in enumerate(new)})
+        rows = np.array([self._lattice[k] for k in unique.tolist()], dtype=np.intp)
+        return self._lattice_rows[rows[where]]
+
+    def __call__(self, params: np.ndarray, own: np.ndarray, widen: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """Blended residual channels (N, F) from the network's own (N, F), and the zero mask
+        (N, Z * D) of the zero-floor channels (None without any).  ``widen=j`` rebuilds points
+        on nodes along axis ``j`` only (evaluation)."""
+        st = self.nodes.stencils(params, cubic=True, impute=True, fallback=widen is None, widen=widen)
+        zeros = None
+        if not st.found.any():
+            return own, zeros
+        live = st.weight != 0.0
+        present = live & ~st.missing
+        net = self._lattice_network(st.keys[live])
+        stencil_net = row_sums(live, st.weight, net, own.shape)
+        residual = self.residuals(st.index[present])
+        stencil = row_sums(present, st.weight, residual, own.shape) + stencil_net
+        missing = st.missing & live
+        if missing.any():
+            # An absent node is filled in by the network plus the mean residual of the nodes that
+            # are present (weighted by |stencil weight|): the network's local bias is taken out.
+            size = np.abs(st.weight)
+            fill = row_sums(present, size, residual, own.shape)
+            fill /= np.maximum(row_sums(present, size, np.ones((len(residual), 1)), (len(own), 1)), 1e-300)
+            stencil += np.sum(np.where(missing, st.weight, 0.0), axis=1)[:, None] * fill
+        # alpha of the axes each point is interpolated along: the smallest of them.
+        alpha = np.where(st.spans[:, :, None], self.alpha[None], np.inf).min(axis=1)
+        alpha = np.where(np.isfinite(alpha), alpha, 0.0)
+        blended = stencil + alpha * (own - stencil_net)
+        if len(self.zero_channels) and "zero/mask" in self.arrays:
+            nonzero = row_sums(present, np.ones_like(st.weight), ~self.zero_mask(st.index[present]),
+                               (len(params), len(self.zero_channels) * self.n_depth))
+            zeros = (nonzero == 0) & st.found[:, None]
+        return np.where(st.found[:, None], blended, own), zeros

@@ -1,0 +1,178 @@
+"""Interpolation stencils on a grid of nodes (numpy, no I/O): which grid models, with which
+weights, rebuild the profile at a point.
+
+A stencil is a tensor product of per-axis stencils: per axis, a 4-point Lagrange (cubic)
+stencil where two grid values lie on each side and cubic is asked for, else the 2-point linear
+one; a point on a grid value uses that value alone.  Lagrange weights on unevenly spaced values
+reproduce any cubic along the axis exactly.  Stencils are computed for whole batches:
+each node is keyed by its flat index on the lattice of unique axis values and looked up by
+binary search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: A coordinate within this of a grid value sits on it.
+ON_NODE = 1e-6
+
+
+@dataclass
+class Stencils:
+    """Stencils of N points with S = 4**P slots each.
+
+    ``index`` (N, S): node row of each slot (0 where absent); ``weight`` (N, S): its weight (0 for
+    unused slots; rows not ``found`` are all zero); ``missing`` (N, S): live slots whose node is
+    absent (only with ``impute``); ``keys`` (N, S): each slot's flat lattice index; ``spans``
+    (N, P): the axes along which the point is interpolated (more than one grid value used).
+    """
+
+    index: np.ndarray
+    weight: np.ndarray
+    found: np.ndarray
+    missing: np.ndarray
+    keys: np.ndarray
+    spans: np.ndarray
+
+
+class NodeSet:
+    """Grid nodes (N, P) with interpolation stencils."""
+
+    def __init__(self, nodes: np.ndarray, cubic_axes: tuple[int, ...] | None = None):
+        self.nodes = np.asarray(nodes, dtype=float)
+        self.cubic_axes = tuple(range(self.nodes.shape[1])) if cubic_axes is None else tuple(cubic_axes)
+        self.values = [np.unique(self.nodes[:, j]) for j in range(self.nodes.shape[1])]
+        self.shape = tuple(len(v) for v in self.values)
+        positions = tuple(np.searchsorted(v, self.nodes[:, j]) for j, v in enumerate(self.values))
+        keys = np.ravel_multi_index(positions, self.shape)
+        order = np.argsort(keys, kind="stable")
+        self._keys, self._order = keys[order], order
+
+    def lattice_points(self, keys: np.ndarray) -> np.ndarray:
+        """Parameters (K, P) of flat lattice indices."""
+        positions = np.unravel_index(np.asarray(keys), self.shape)
+        return np.stack([self.values[j][positions[j]] for j in range(len(positions))], axis=1)
+
+    def _axis(self, j: int, x: np.ndarray, expand: bool, cubic: bool):
+        """Per row: 4 positions on axis ``j``, their weights, and whether a stencil exists.
+
+        A value on a grid value uses it alone, unless ``expand``: then the neighbouring values
+        on either side are used instead (the value itself is treated as missing).
+        """
+        grid = self.values[j]
+        n = len(grid)
+        k = np.searchsorted(grid, x - 1e-9)
+        on = np.minimum(k, n - 1)
+        exact = (k < n) & (np.abs(grid[on] - x) < ON_NODE)
+        hi = np.where(exact, k + 1, k) if expand else k
+        pos = np.stack([k - 2, k - 1, hi, hi + 1], axis=1)
+        use_cubic = cubic & (pos[:, 0] >= 0) & (pos[:, 3] < n)
+        linear_ok = (pos[:, 1] >= 0) & (pos[:, 2] < n)
+        p = np.clip(pos, 0, n - 1)
+        xs = grid[p]
+        w_cubic = np.ones((len(x), 4))
+        for a in range(4):
+            for b in range(4):
+                if a != b:
+                    den = xs[:, a] - xs[:, b]
+                    w_cubic[:, a] *= np.divide(x - xs[:, b], den, out=np.zeros_like(x), where=den != 0)
+        span = xs[:, 2] - xs[:, 1]
+        t = np.divide(x - xs[:, 1], span, out=np.zeros_like(x), where=span > 0)
+        w_linear = np.stack([np.zeros_like(x), 1.0 - t, t, np.zeros_like(x)], axis=1)
+        w = np.where(use_cubic[:, None], w_cubic, w_linear)
+        valid = use_cubic | linear_ok
+        if not expand:
+            w = np.where(exact[:, None], np.array([0.0, 1.0, 0.0, 0.0]), w)
+            p = np.where(exact[:, None], on[:, None], p)
+            valid |= exact
+        return p, w, valid
+
+    def stencils(self, queries: np.ndarray, *, cubic: bool = False, impute: bool = False, fallback: bool = False,
+                 widen: int | None = None) -> Stencils:
+        """Stencils of many points (see :class:`Stencils`).
+
+        Attempts, each for the points still without a stencil: with ``cubic``, cubic on the first
+        two axes (Teff and log g, the densely sampled ones; the others stay linear), then linear.
+        With ``impute``, a stencil with absent nodes is then accepted if at least one of its nodes
+        is present; the caller fills the absent ones in.  With ``fallback``, a point exactly on an
+        absent node is rebuilt by widening one axis at a time (Teff first) to its neighbouring
+        values.  ``widen=j`` does only that, along axis ``j``: how a held-out node is rebuilt
+        along one axis.
+        """
+        queries = np.atleast_2d(np.asarray(queries, dtype=float))
+        n, p = queries.shape
+        size = 4**p
+        out = Stencils(np.zeros((n, size), dtype=np.intp), np.zeros((n, size)), np.zeros(n, dtype=bool),
+                       np.zeros((n, size), dtype=bool), np.zeros((n, size), dtype=np.intp), np.zeros((n, p), dtype=bool))
+        modes = [True, False] if cubic else [False]
+        if widen is not None:
+            attempts = [(widen, c, m) for m in ([False, True] if impute else [False]) for c in modes]
+        else:
+            attempts = [(None, c, False) for c in modes]
+            if impute:
+                attempts += [(None, c, True) for c in modes]
+            if fallback:
+                attempts += [(j, c, False) for j in range(p) for c in modes]
+        for widened, use_cubic, allow_missing in attempts:
+            todo = np.where(~out.found)[0]
+            if not len(todo):
+                break
+            q = queries[todo]
+            axes = [self._axis(j, q[:, j], expand=(j == widened), cubic=use_cubic and j in self.cubic_axes) for j in range(p)]
+            ok = np.all([a[2] for a in axes], axis=0)
+            node_idx = np.zeros((len(todo), size), dtype=np.intp)
+            slot_keys = np.zeros((len(todo), size), dtype=np.intp)
+            node_w = np.ones((len(todo), size))
+            absent = np.zeros((len(todo), size), dtype=bool)
+            any_present = np.zeros(len(todo), dtype=bool)
+            for c in range(size):
+                digits = [(c // 4 ** (p - 1 - j)) % 4 for j in range(p)]
+                for a, d in zip(axes, digits):
+                    node_w[:, c] *= a[1][:, d]
+                live = node_w[:, c] != 0.0
+                if not live.any():
+                    continue
+                key = np.ravel_multi_index(tuple(a[0][:, d] for a, d in zip(axes, digits)), self.shape)
+                at = np.minimum(np.searchsorted(self._keys, key), len(self._keys) - 1)
+                present = self._keys[at] == key
+                node_idx[:, c] = np.where(present, self._order[at], 0)
+                slot_keys[:, c] = key
+                absent[:, c] = live & ~present
+                any_present |= live & present
+                if not allow_missing:
+                    ok &= present | ~live
+            if allow_missing:
+                ok &= any_present
+            rows = todo[ok]
+            out.index[rows] = node_idx[ok]
+            out.weight[rows] = node_w[ok]
+            out.missing[rows] = absent[ok] if allow_missing else False
+            out.keys[rows] = slot_keys[ok]
+            out.spans[rows] = np.stack([np.count_nonzero(a[1][ok], axis=1) > 1 for a in axes], axis=1)
+            out.found[rows] = True
+        return out
+
+    def interpolate(self, queries: np.ndarray, values: np.ndarray, **options) -> tuple[np.ndarray, np.ndarray]:
+        """``values`` (N, ...) of the nodes interpolated at ``queries``: (M, ...) and found (M,).
+        Rows without a stencil are NaN.  Absent nodes are not imputed."""
+        st = self.stencils(queries, **{k: v for k, v in options.items() if k != "impute"})
+        flat = values.reshape(len(values), -1)
+        live = st.weight != 0.0
+        out = row_sums(live, st.weight, flat[st.index[live]], (len(st.found), flat.shape[1]))
+        out[~st.found] = np.nan
+        return out.reshape((len(out),) + values.shape[1:]), st.found
+
+
+def row_sums(mask: np.ndarray, weight: np.ndarray, values: np.ndarray, shape) -> np.ndarray:
+    """Per row, the sum over the masked slots of weight * value; ``values`` are the masked slots'
+    values in row-major order (as ``np.nonzero(mask)`` lists them)."""
+    out = np.zeros(shape)
+    rows, slots = np.nonzero(mask)
+    if not len(rows):
+        return out
+    weighted = weight[rows, slots, None] * values
+    starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    out[rows[starts]] = np.add.reduceat(weighted, starts, axis=0)
+    return out
