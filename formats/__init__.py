@@ -9,6 +9,7 @@ both use ``.mod``.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,52 +177,166 @@ def model_filenames(atmospheres, format: str) -> list[str]:
 
 
 def write_directory(atmospheres, directory, format: str, force: bool = False, names: list[str] | None = None,
-                    progress=None, **options) -> list[Path]:
-    """Write each model to its own file in ``directory`` (created if missing); all or nothing.
+                    progress=None, warn=None, **options) -> list[Path]:
+    """Write each model to its own file in ``directory`` (created if missing); all or nothing, even
+    if the process is killed at any moment.
 
-    Every file is written into a temporary folder inside ``directory`` first and moved into
-    place only when all of them succeeded.  Existing files are an error unless ``force``.
-    ``names`` default to :func:`model_filenames`; ``progress`` is called with the number of
-    files written so far.
+    Existing files are an error unless ``force``.  ``names`` default to :func:`model_filenames`;
+    ``progress`` is called with the number of files written so far; ``warn`` gets one message per
+    leftover of a killed run that is finished or removed first.  The directory's lock is held
+    throughout (another run on it is an error: :func:`formats.textio.output_lock`).
+
+    How the batch commits (a write-ahead journal, as in a database):
+
+    1. every file is written into a staging folder ``DIRECTORY/.innterpol-XXXX/new/``;
+    2. ``journal.json`` is written (atomically) listing the names and which targets existed:
+       from this moment the batch is committed;
+    3. each target that exists is moved into ``old/``, and the new file moved onto it.
+
+    A run that dies before (2) leaves only its staging folder, which the next run on the directory
+    removes: the old state.  A run that dies after (2) is finished by the next run (step 3 again
+    for the files not yet moved): the complete new state.  A failure during (3) in a live run
+    (a file system error, Ctrl-C) moves the backups in ``old/`` back and removes the new files,
+    after marking the journal as rolling back, so that a crash during the roll-back is rolled
+    back too.
     """
-    import os
-    import shutil
-    import tempfile
+    from .textio import output_lock
 
     atmospheres = list(atmospheres)
     directory = Path(directory)
     names = list(names) if names is not None else model_filenames(atmospheres, format)
+    with output_lock(directory, directory=True, warn=warn):
+        return _write_directory(atmospheres, directory, format, force, names, progress, options)
+
+
+def _write_directory(atmospheres, directory: Path, format: str, force: bool, names: list[str], progress, options) -> list[Path]:
+    import shutil
+    import tempfile
+
+    from .textio import STAGING_PREFIX, crash_point, output_error
+
     targets = [directory / name for name in names]
+    blocked = [t for t in targets if t.is_dir()]
+    if blocked:
+        raise FormatError(f"{blocked[0]} is a directory: cannot replace it with a file")
     if not force:
-        existing = [t for t in targets if t.exists()]
+        existing = [t for t in targets if os.path.lexists(t)]
         if existing:
             more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
             raise FormatError(f"{existing[0]} exists{more}: pass --force to overwrite")
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".innterpol-", dir=directory))
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
     except OSError as exc:
-        raise FormatError(f"cannot write: {exc.strerror or exc}", str(directory)) from None
+        raise output_error(exc, str(directory)) from None
     try:
+        new = staging / "new"
+        new.mkdir()
         module = get_format(format)
         text_writer = getattr(module, "format_model", None)
         for i, (atm, name) in enumerate(zip(atmospheres, names)):
             if text_writer is not None and not options and not name.endswith(".gz"):
                 # Text formats: the staging folder already makes the batch atomic, so skip the
                 # per-file temporary that module.write would add (half the syscalls).
-                with open(staging / name, "w", encoding="ascii", newline="\n") as handle:
+                with open(new / name, "w", encoding="ascii", newline="\n") as handle:
                     handle.write(text_writer(atm))
             else:
-                module.write([atm], staging / name, **options)
+                module.write([atm], new / name, **options)
+            crash_point("stage")
             if progress is not None:
                 progress(i + 1)
-        for name, target in zip(names, targets):
-            os.replace(staging / name, target)
-    except OSError as exc:
-        raise FormatError(f"cannot write: {exc.strerror or exc}", str(directory)) from None
-    finally:
+        existed = [os.path.lexists(t) for t in targets]
+        _write_journal(staging, {"state": "commit", "names": names, "existed": existed})
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise output_error(exc, str(directory)) from None
+        raise
+    crash_point("journal")
+    try:
+        _move_staged(staging, directory, names)
+    except BaseException as exc:
+        try:
+            _roll_back(staging, directory, names, existed)
+        except OSError:
+            raise output_error(exc if isinstance(exc, OSError) else OSError(str(exc)), str(directory)) from None
+        if isinstance(exc, OSError):
+            raise FormatError(f"cannot write: {exc.strerror or exc}; nothing was changed", str(directory)) from None
+        raise
+    crash_point("cleanup")
+    shutil.rmtree(staging, ignore_errors=True)
     return targets
+
+
+def _write_journal(staging: Path, journal: dict) -> None:
+    import json
+
+    from .textio import crash_point
+
+    part = staging / "journal.json.tmp"
+    part.write_text(json.dumps(journal))
+    crash_point("journal-write")
+    os.replace(part, staging / "journal.json")
+
+
+def _move_staged(staging: Path, directory: Path, names: list[str]) -> None:
+    """Step 3 of :func:`write_directory`; run again after a crash it finishes what is left."""
+    from .textio import crash_point
+
+    new, old = staging / "new", staging / "old"
+    old.mkdir(exist_ok=True)
+    for name in names:
+        staged, target = new / name, directory / name
+        if not os.path.lexists(staged):
+            continue  # moved before the crash
+        if os.path.lexists(target) and not os.path.lexists(old / name):
+            os.rename(target, old / name)
+            crash_point("backup")
+        os.replace(staged, target)
+        crash_point("commit")
+
+
+def _roll_back(staging: Path, directory: Path, names: list[str], existed: list[bool]) -> None:
+    """Undo step 3: the backups go back, new files whose targets did not exist are removed."""
+    from .textio import crash_point
+
+    _write_journal(staging, {"state": "rollback", "names": names, "existed": existed})
+    new, old = staging / "new", staging / "old"
+    for name, was in zip(names, existed):
+        target = directory / name
+        if os.path.lexists(old / name):
+            os.replace(old / name, target)
+        elif not was and not os.path.lexists(new / name) and os.path.lexists(target):
+            os.unlink(target)
+        crash_point("rollback")
+    import shutil
+
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def finish_staged(staging: Path, directory: Path) -> str:
+    """Finish or undo the batch a killed run left in ``staging`` (see :func:`write_directory`) and
+    remove the folder; says what was done.  Only with the directory's lock held."""
+    import json
+    import shutil
+
+    from .textio import _mb, _size
+
+    journal = None
+    try:
+        journal = json.loads((staging / "journal.json").read_text())
+        names, existed, state = list(journal["names"]), list(journal["existed"]), journal["state"]
+    except (OSError, ValueError, KeyError, TypeError):
+        journal = None
+    if journal is None:
+        size = _mb(_size(staging))
+        shutil.rmtree(staging, ignore_errors=True)
+        return f"removed {staging} ({size}), the staging folder of a batch killed before it was complete"
+    if state == "commit":
+        _move_staged(staging, directory, names)
+        shutil.rmtree(staging, ignore_errors=True)
+        return f"finished the batch of {len(names)} files a killed run had committed in {directory} (from {staging.name})"
+    _roll_back(staging, directory, names, existed)
+    return f"rolled back the batch a killed run was undoing in {directory} (from {staging.name}): the previous files are back"
 
 
 def derived_quantities(atm: Atmosphere, format: str) -> dict:

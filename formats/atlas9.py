@@ -161,7 +161,9 @@ def _read_one(lines: list[str], start: int, stop: int, path: str) -> Atmosphere:
     for column in columns:
         if column not in known:
             raise FormatError(f"unknown deck column {column!r}", path, deck + 1)
-    table = np.empty((ndepth, len(columns)))
+    # Sized by the lines left, not by the count alone: a corrupt count (READ DECK6 99999999999)
+    # must not ask for gigabytes before the loop below finds the deck too short.
+    table = np.empty((max(0, min(ndepth, stop - deck - 1)), len(columns)))
     for k in range(ndepth):
         i = deck + 1 + k
         if i >= stop or lines[i].strip().startswith(("PRADK", "BEGIN", "TEFF")):

@@ -40,29 +40,71 @@ def read_text(path: str | os.PathLike) -> str:
     return data.decode("latin-1")
 
 
+def output_error(exc: OSError, name: str) -> FormatError:
+    """An OSError while writing ``name`` as the one-line error the user sees."""
+    import errno
+
+    if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+        _silence_stdout()
+        return FormatError("the reader closed the pipe before all output was written", name)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return FormatError(f"cannot write: {exc.strerror} (disk full); nothing was written", name)
+    return FormatError(f"cannot write: {exc.strerror or exc}", name)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null once its reader has gone: Python flushes stdout again at exit,
+    and that flush would fail once more with a traceback-like "Exception ignored" message."""
+    with contextlib.suppress(Exception):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def write_stdout(data: str | bytes) -> None:
+    """All of ``data`` to stdout, or an OSError.  Straight to the descriptor: a buffered stream's
+    large write returns a short count, without an error, when the reader closes the pipe."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        fd = None
+    if fd is None:  # not a real file (a test's capture, an embedding)
+        if isinstance(data, bytes):
+            sys.stdout.buffer.write(data)
+        else:
+            sys.stdout.write(data)
+        sys.stdout.flush()
+        return
+    sys.stdout.flush()
+    view = memoryview(data if isinstance(data, bytes) else data.encode(sys.stdout.encoding or "utf-8"))
+    while len(view):
+        view = view[os.write(fd, view):]
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w"):
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    ``"-"`` writes to stdout (buffered in memory first, so a failure writes nothing).
+    ``"-"`` writes to stdout (buffered in memory first, so a failure writes nothing); a reader
+    that closes the pipe early is an error, not a success.  Errors of the file system (a full
+    disk) are FormatErrors naming the file.
     """
     name = str(path)
     binary = "b" in mode
     if name == "-":
         buffer = io.BytesIO() if binary else io.StringIO()
         yield buffer
-        if binary:
-            sys.stdout.buffer.write(buffer.getvalue())
-        else:
-            sys.stdout.write(buffer.getvalue())
-        sys.stdout.flush()
+        try:
+            write_stdout(buffer.getvalue())
+        except OSError as exc:
+            raise output_error(exc, "stdout") from None
         return
     target = Path(name)
     directory = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PART_SUFFIX, dir=directory)
     except OSError as exc:
-        raise FormatError(f"cannot write: {exc.strerror or exc}", name) from None
+        raise output_error(exc, name) from None
     try:
         with os.fdopen(fd, mode, **({} if binary else {"encoding": "ascii", "newline": "\n"})) as handle:
             yield handle
@@ -72,11 +114,265 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
             with open(tmp, "wb") as dst:
                 dst.write(gzip.compress(raw, mtime=0))
         os.chmod(tmp, 0o644)
+        crash_point("rename")
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise output_error(exc, name) from None
         raise
+
+
+# ------------------------------------------------------------------------ locks and leftovers
+#: Temporary files of :func:`atomic_output` end so: ``.NAME.RANDOM.part``.
+PART_SUFFIX = ".part"
+#: Staging folders of :func:`formats.write_directory` start so, inside the output directory.
+STAGING_PREFIX = ".innterpol-"
+#: The lock of a directory lies inside it; the lock of a file ``NAME`` beside it, ``.NAME.lock``.
+DIRECTORY_LOCK = ".innterpol.lock"
+LOCK_SUFFIX = ".lock"
+
+_held: dict[str, list] = {}  # lock file -> [descriptor, depth]: a lock is re-entrant within a process
+_crash_hits: dict[str, int] = {}
+
+
+class OutputBusyError(FormatError):
+    """Another innterpol run is writing the same output."""
+
+
+def crash_point(label: str) -> None:
+    """Fail at the moment named by $INNTERPOL_CRASH_AT, for the tests that check that a crash at
+    any moment leaves the old output or the complete new one.
+
+    The variable holds comma-separated ``LABEL[:N[:error]]``: at the N-th time (default 1) the
+    point LABEL is reached, this process is killed with SIGKILL (as by ``kill -9``), or, with
+    ``:error`` or ``:enospc``, an OSError (EIO, or ENOSPC as from a full disk) is raised there.
+    """
+    spec = os.environ.get("INNTERPOL_CRASH_AT")
+    if not spec:
+        return
+    for item in spec.split(","):
+        wanted, _, rest = item.strip().partition(":")
+        if wanted != label:
+            continue
+        count, _, how = rest.partition(":")
+        _crash_hits[item] = _crash_hits.get(item, 0) + 1
+        if _crash_hits[item] != int(count or 1):
+            continue
+        if how in ("error", "enospc"):
+            import errno
+
+            code = errno.ENOSPC if how == "enospc" else errno.EIO
+            raise OSError(code, os.strerror(code) if how == "enospc" else f"injected failure at {label}")
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def lock_path(target: str | os.PathLike, directory: bool) -> Path:
+    path = Path(os.path.abspath(target))
+    return path / DIRECTORY_LOCK if directory else path.parent / f".{path.name}{LOCK_SUFFIX}"
+
+
+def _try_lock(path: Path) -> int | None:
+    """A descriptor holding the exclusive lock of ``path`` (created if missing), or None if another
+    process holds it.  A lock file is removed on release, so the lock is taken on the file that
+    still bears the name (another process may have removed the one we opened)."""
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            current = os.stat(path).st_ino
+        except FileNotFoundError:
+            current = None
+        if current == os.fstat(fd).st_ino:
+            return fd
+        os.close(fd)
+
+
+def _release(path: Path, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)  # still holding the lock: see _try_lock
+    os.close(fd)
+
+
+def _holder(path: Path) -> str:
+    with contextlib.suppress(OSError, ValueError):
+        return f" (process {int(path.read_text().split()[0])})"
+    return ""
+
+
+@contextlib.contextmanager
+def output_lock(target: str | os.PathLike, directory: bool = False, wait: float = 0.0, warn=None):
+    """Hold the lock of an output ``target`` (a file, or a ``directory`` of files) for the block.
+
+    Another innterpol run writing the same target makes this an OutputBusyError (after waiting up
+    to ``wait`` seconds for it).  Under the lock, leftovers of killed runs on that target are
+    finished or removed, each named through ``warn``: see :func:`recover`.  A directory that
+    does not exist is created, and removed again if nothing was written into it.  Re-entrant
+    within one process; without ``fcntl`` (Windows) no lock is taken.
+    """
+    name = str(target)
+    if name == "-":
+        yield
+        return
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        yield
+        return
+    path = lock_path(name, directory)
+    key = str(path)
+    if key in _held:
+        _held[key][1] += 1
+        try:
+            yield
+        finally:
+            _held[key][1] -= 1
+        return
+    created = _create_directory(Path(name)) if directory else []
+    fd = None
+    try:
+        import time
+
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fd = _try_lock(path)
+            except OSError as exc:
+                raise output_error(exc, name) from None
+            if fd is not None or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if fd is None:
+            raise OutputBusyError(f"another innterpol run is writing it{_holder(path)}: wait for it to finish, "
+                                  f"or choose another output", name)
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        _held[key] = [fd, 1]
+        try:
+            for message in recover(name, directory):
+                if warn is not None:
+                    warn(message)
+            yield
+        finally:
+            del _held[key]
+            _release(path, fd)
+    finally:
+        for folder in reversed(created):  # deepest first; stops at the first that is not empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _create_directory(path: Path) -> list[Path]:
+    """Create ``path`` and its missing parents; the ones created, outermost first."""
+    missing = []
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise output_error(exc, str(path)) from None
+    return list(reversed(missing))
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
+
+
+def recover(target: str | os.PathLike, directory: bool) -> list[str]:
+    """Finish or remove what killed runs left on ``target``; one message per leftover.
+
+    Call it only with the target's lock held (:func:`output_lock`), so that no live run owns
+    them.  A directory's staging folders are rolled forward when their batch had committed and
+    back otherwise (see :func:`formats.write_directory`); partial files (``.NAME.*.part``) and
+    lock files of targets that nobody holds are removed.
+    """
+    path = Path(target)
+    messages = []
+    if directory:
+        if not path.is_dir():
+            return messages
+        from . import finish_staged
+
+        for entry in sorted(path.iterdir()):
+            if entry.name.startswith(STAGING_PREFIX) and entry.is_dir():
+                messages.append(finish_staged(entry, path))
+            elif _PART.fullmatch(entry.name) and entry.is_file():
+                owner = path / _PART.fullmatch(entry.name).group(1)
+                messages += _remove_if_free(entry, lock_path(owner, False), "partial file of a killed run")
+            elif _LOCK.fullmatch(entry.name) and entry.name != DIRECTORY_LOCK and _is_lock_file(entry):
+                messages += _remove_if_free(None, entry, "")
+        return messages
+    parent = path.parent if str(path.parent) else Path(".")
+    if parent.is_dir():
+        for entry in sorted(parent.glob(f".{glob_escape(path.name)}.*{PART_SUFFIX}")):
+            if not _PART.fullmatch(entry.name):
+                continue
+            size = _mb(_size(entry))
+            with contextlib.suppress(OSError):
+                entry.unlink()
+                messages.append(f"removed {entry} ({size}), the partial file of a killed run")
+    return messages
+
+
+#: ``.NAME.RANDOM.part`` as :func:`tempfile.mkstemp` names them, and ``.NAME.lock``.
+_PART = re.compile(r"\.(.+)\.[A-Za-z0-9_]{8}" + re.escape(PART_SUFFIX))
+_LOCK = re.compile(r"\..+" + re.escape(LOCK_SUFFIX))
+
+
+def _is_lock_file(path: Path) -> bool:
+    """Whether ``path`` looks like one of our lock files (empty, or a process id): anything else is the user's."""
+    try:
+        return path.is_file() and re.fullmatch(rb"(\d+\n)?", path.read_bytes()[:32]) is not None
+    except OSError:
+        return False
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def _remove_if_free(leftover: Path | None, lock: Path, what: str) -> list[str]:
+    """Remove ``leftover`` (and the stale ``lock``) if nobody holds ``lock``."""
+    if str(lock) in _held:
+        return []
+    try:
+        fd = _try_lock(lock)
+    except OSError:
+        return []
+    if fd is None:
+        return []
+    try:
+        if leftover is None:
+            return []
+        size = _mb(_size(leftover))
+        leftover.unlink()
+        return [f"removed {leftover} ({size}), the {what}"]
+    except OSError:
+        return []
+    finally:
+        _release(lock, fd)
 
 
 # NaN and Infinity are read as numbers: a grid with a broken model is still readable, and

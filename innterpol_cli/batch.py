@@ -99,7 +99,14 @@ def read_text(path: str) -> str:
     import sys
 
     if path == "-":
-        return sys.stdin.read()
+        # The bytes, decoded as a file is (utf-8-sig: a byte-order mark is dropped), whatever the locale.
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:  # a text stream without bytes underneath (tests, embedding)
+            return sys.stdin.read().removeprefix("\ufeff")
+        try:
+            return stream.read().decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise BatchError("<stdin>: not a text (UTF-8) CSV file") from None
     try:
         with open(path, newline="", encoding="utf-8-sig") as handle:
             return handle.read()
@@ -111,10 +118,11 @@ def read_text(path: str) -> str:
 
 def parse_csv(text: str, axes, source: str = "<stdin>", skip_invalid: bool = False, grid: str = "the grid") -> Batch:
     """Validate every row of a parameter CSV against the grid's ``axes``."""
+    text = text.removeprefix("\ufeff")  # however it was read
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         raise BatchError(f"{source}: no header row (expected columns {', '.join(REQUIRED)}, ...)")
-    reader = csv.reader(io.StringIO("\n".join(lines)))
+    reader = _rows(csv.reader(io.StringIO("\n".join(lines))), source)
     header = [h.strip() for h in next(reader)]
     columns: dict[str, int] = {}
     ignored = []
@@ -170,6 +178,22 @@ def parse_csv(text: str, axes, source: str = "<stdin>", skip_invalid: bool = Fal
     return Batch(array, rows, names if "name" in columns else None, source, problems, ignored)
 
 
+def _rows(reader, source: str):
+    """The rows of a csv reader; a row the csv module cannot parse is a BatchError naming it
+    (row 0 is the header)."""
+    number = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            where = "the header" if number == 0 else f"row {number}"
+            raise BatchError(f"{source}, {where}: {exc}") from None
+        yield cells
+        number += 1
+
+
 def report_skipped(problems: list[str], warn, what: str = "bad rows") -> None:
     """Each skipped row or model as a warning, the first ten in full."""
     for problem in problems[:10]:
@@ -199,12 +223,23 @@ def keep_valid(atmospheres: list, fmt: str, job: Batch, skip_invalid: bool = Fal
     return [atmospheres[i] for i in keep]
 
 
+#: The longest file name (in bytes, with its suffix) that common file systems take.
+MAX_NAME_BYTES = 255
+
+
 def check_name(name: str, what: str) -> None:
-    """A file name from the ``name`` column must be a plain name: no folders, nothing hidden."""
+    """A file name from the ``name`` column must be a plain, printable name of at most
+    :data:`MAX_NAME_BYTES` bytes: no folders, nothing hidden, no control characters."""
     if not name:
         raise BatchError(f"{what}: empty name")
+    if not name.isprintable():
+        bad = next(c for c in name if not c.isprintable())
+        raise BatchError(f"{what}: name {name!r} contains the control character {bad!r}: names must be printable")
     if name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
         raise BatchError(f"{what}: {name!r} is not a plain file name")
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        raise BatchError(f"{what}: name {name[:40]!r}... is {size} bytes long; file names take at most {MAX_NAME_BYTES}")
 
 
 def file_names(atmospheres, fmt: str, names: list[str] | None = None, rows: list[int] | None = None,
@@ -216,6 +251,10 @@ def file_names(atmospheres, fmt: str, names: list[str] | None = None, rows: list
         return formats.model_filenames(atmospheres, fmt)
     suffix = formats.OUTPUT_SUFFIX.get(fmt, "." + fmt)
     out = [name if Path(name).suffix else name + suffix for name in names]
+    for i, name in enumerate(out):
+        if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+            row = rows[i] if rows else i + 1
+            raise BatchError(f"{source}, row {row}: name {name[:40]!r}... with its suffix is longer than {MAX_NAME_BYTES} bytes")
     seen: dict[str, int] = {}
     for i, name in enumerate(out):
         if name in seen:
@@ -250,9 +289,10 @@ def check_writable_directory(directory: str) -> None:
         raise BatchError(f"cannot write into {directory}: {probe} is not a writable directory")
 
 
-def write_files(atmospheres, directory, names: list[str], fmt: str, force: bool = False, progress=None,
+def write_files(atmospheres, directory, names: list[str], fmt: str, force: bool = False, progress=None, warn=None,
                 **options) -> list[Path]:
     """Each model to its own file in ``directory``, all or nothing: see formats.write_directory."""
     import formats
 
-    return formats.write_directory(atmospheres, directory, fmt, force=force, names=names, progress=progress, **options)
+    return formats.write_directory(atmospheres, directory, fmt, force=force, names=names, progress=progress, warn=warn,
+                                   **options)

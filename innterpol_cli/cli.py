@@ -32,6 +32,22 @@ def _main(
     """(--debug is read from argv by :func:`main` before Typer runs.)"""
 
 
+#: Optional dependencies by top-level module, and the extra of innterpol that installs each.
+EXTRAS = {"torch": ("torch", "train"), "matplotlib": ("matplotlib", "plots"), "pysme": ("PySME", "synth"),
+          "sklearn": ("scikit-learn", "eval")}
+
+
+def missing_extra(exc: BaseException) -> str | None:
+    """The one-line message for an optional dependency that is not installed, or None."""
+    if not isinstance(exc, ModuleNotFoundError):
+        return None
+    known = EXTRAS.get((exc.name or "").split(".")[0])
+    if known is None:
+        return None
+    package, extra = known
+    return f"this needs {package}, which is not installed: pip install 'innterpol[{extra}]'"
+
+
 def register() -> None:
     """Attach the commands (each in its own module, imported lazily by the command body)."""
     from . import commands  # noqa: F401
@@ -63,6 +79,8 @@ def main() -> None:
     except typer.Abort:
         raise SystemExit(_report("aborted", 1)) from None
     except Exception as exc:  # usage errors (Typer's click exceptions) and anything unexpected
+        if missing_extra(exc) and not debug:
+            raise SystemExit(_report(missing_extra(exc))) from None
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             hint = ""
             ctx = getattr(exc, "ctx", None)
@@ -72,6 +90,8 @@ def main() -> None:
         if debug:
             raise
         raise SystemExit(_report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")) from None
+    if code == 130:  # Click turns Ctrl-C inside a command into a silent return of 130
+        raise SystemExit(_report("interrupted", 130))
     if isinstance(code, int) and code:
         raise SystemExit(code)
 

@@ -69,6 +69,8 @@ def save(weights: Weights, path: str | os.PathLike) -> None:
 
 
 def load(path: str | os.PathLike) -> Weights:
+    """The weights in ``path``, validated (:func:`validate`): a malformed file is a WeightsError
+    naming the file and the field, never a KeyError or a reshape error later."""
     name = str(path)
     if not Path(name).is_file():
         raise WeightsError(f"{name}: weights file not found")
@@ -77,16 +79,190 @@ def load(path: str | os.PathLike) -> Weights:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:  # zip/npz errors of every kind
         raise WeightsError(f"{name}: not a readable weights file ({exc})") from None
+    if "meta.json" not in arrays:
+        raise WeightsError(f"{name}: not an innterpol weights file (no meta.json)")
     try:
-        meta = json.loads(arrays.pop("meta.json").tobytes().decode())
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise WeightsError(f"{name}: weights format {meta.get('format_version')} is not {FORMAT_VERSION}")
-        tensors = {k[len("tensor/"):]: v.astype(np.float64) for k, v in arrays.items() if k.startswith("tensor/")}
-        extras = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float64)
-                  for k, v in arrays.items() if k.startswith(HYBRID_PREFIXES)}
-        if "residual/nodes" in extras:
-            extras["residual/nodes"] = np.round(extras["residual/nodes"], 6)
-        nodes = np.round(arrays["grid/nodes"].astype(np.float64), 6)
-        return Weights(meta, tensors, arrays["norm/mean"], arrays["norm/scale"], nodes, name, extras)
-    except KeyError as exc:
-        raise WeightsError(f"{name}: weights file lacks {exc}") from None
+        meta = json.loads(arrays.pop("meta.json").tobytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise WeightsError(f"{name}: meta.json is not UTF-8 text") from None
+    except ValueError as exc:
+        raise WeightsError(f"{name}: meta.json is not valid JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{name}: meta.json is a JSON {type(meta).__name__}, not an object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise WeightsError(f"{name}: weights format {meta.get('format_version')!r} is not {FORMAT_VERSION}")
+    validate(meta, arrays, name)
+    tensors = {k[len("tensor/"):]: v.astype(np.float64) for k, v in arrays.items() if k.startswith("tensor/")}
+    extras = {k: v if np.issubdtype(v.dtype, np.integer) else v.astype(np.float64)
+              for k, v in arrays.items() if k.startswith(HYBRID_PREFIXES)}
+    if "residual/nodes" in extras:
+        extras["residual/nodes"] = np.round(extras["residual/nodes"], 6)
+    nodes = np.round(arrays["grid/nodes"].astype(np.float64), 6)
+    return Weights(meta, tensors, arrays["norm/mean"], arrays["norm/scale"], nodes, name, extras)
+
+
+# --------------------------------------------------------------------------------- the schema
+AXES = ("teff", "logg", "mh", "am", "cm")
+FAMILIES = ("atlas9", "marcs", "phoenix")
+
+
+class _Schema:
+    """Checks of one weights file, each raising WeightsError naming the file and the field."""
+
+    def __init__(self, name: str, meta: dict, arrays: dict[str, np.ndarray]):
+        self.name, self.meta, self.arrays = name, meta, arrays
+
+    def fail(self, field: str, problem: str):
+        raise WeightsError(f"{self.name}: malformed weights file: {field}: {problem}")
+
+    def key(self, container: dict, key: str, kind, where: str = "meta.json", optional: bool = False):
+        field = f"{where} {key!r}"
+        if key not in container:
+            if optional:
+                return None
+            self.fail(field, "missing")
+        value = container[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            wanted = " or ".join(k.__name__ for k in kinds)
+            self.fail(field, f"is a {type(value).__name__}, not a {wanted}")
+        return value
+
+    def numbers(self, value, field: str, length: int | None = None) -> None:
+        if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            self.fail(field, "is not a list of numbers")
+        if length is not None and len(value) != length:
+            self.fail(field, f"has {len(value)} values, not {length}")
+        if not np.all(np.isfinite(np.asarray(value, dtype=float))):
+            self.fail(field, "has non-finite values")
+
+    def positive_int(self, container: dict, key: str, where: str) -> int:
+        value = self.key(container, key, int, where)
+        if value < 1:
+            self.fail(f"{where} {key!r}", f"must be at least 1, not {value}")
+        return value
+
+    def array(self, key: str, shape: tuple, integer: bool = False, finite: bool = True, optional: bool = False):
+        """``arrays[key]`` with ``shape`` (None: any length on that axis); None if optional and absent."""
+        if key not in self.arrays:
+            if optional:
+                return None
+            self.fail(f"array {key!r}", "missing")
+        value = self.arrays[key]
+        if value.ndim != len(shape) or any(want is not None and got != want for got, want in zip(value.shape, shape)):
+            shown = "(" + ", ".join("N" if w is None else str(w) for w in shape) + ")"
+            self.fail(f"array {key!r}", f"has shape {value.shape}, expected {shown}")
+        if integer and not np.issubdtype(value.dtype, np.integer):
+            self.fail(f"array {key!r}", f"has type {value.dtype}, expected integers")
+        if not integer and not np.issubdtype(value.dtype, np.floating):
+            self.fail(f"array {key!r}", f"has type {value.dtype}, expected floating point")
+        if finite and not integer and not np.all(np.isfinite(value)):
+            self.fail(f"array {key!r}", f"has {int(np.sum(~np.isfinite(value)))} non-finite values")
+        return value
+
+
+def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -> None:
+    """Check the keys, types and shapes of a format-2 weights file (see the module docstring) and that
+    its tensors are finite, so that prediction never meets a malformed one."""
+    schema = _Schema(name, meta, arrays)
+    key = schema.key
+    for field in ("grid", "native_format"):
+        key(meta, field, str)
+    family = key(meta, "family", str)
+    if family not in FAMILIES:
+        schema.fail("meta.json 'family'", f"{family!r} is not one of {', '.join(FAMILIES)}")
+    axes = key(meta, "axes", list)
+    if not axes or not all(isinstance(a, str) and a in AXES for a in axes) or len(set(axes)) != len(axes) or "teff" not in axes:
+        schema.fail("meta.json 'axes'", f"{axes!r} is not a list of distinct axes from {', '.join(AXES)} with teff")
+    n_params = len(axes)
+    config = key(meta, "config", dict)
+    n_channels = schema.positive_int(config, "n_channels", "meta.json 'config'")
+    n_depth = schema.positive_int(config, "n_depth", "meta.json 'config'")
+    layers = schema.positive_int(config, "layers", "meta.json 'config'")
+    method = key(config, "method", str, "meta.json 'config'")
+    if method not in ("cae", "pca"):
+        schema.fail("meta.json 'config' 'method'", f"{method!r} is not cae or pca")
+    channels = key(meta, "channels", list)
+    if len(channels) != n_channels:
+        schema.fail("meta.json 'channels'", f"has {len(channels)} entries, config says {n_channels}")
+    for i, channel in enumerate(channels):
+        where = f"meta.json 'channels'[{i}]"
+        if not isinstance(channel, dict):
+            schema.fail(where, f"is a {type(channel).__name__}, not an object")
+        key(channel, "name", str, where)
+        for field, kind in (("transform", str), ("base", str), ("scale", (int, float)), ("zero_floor", bool)):
+            key(channel, field, kind, where, optional=True)
+    schema.numbers(key(meta, "log_tau", list), "meta.json 'log_tau'", n_depth)
+    norm = key(meta, "param_norm", dict)
+    schema.numbers(key(norm, "lo", list, "meta.json 'param_norm'"), "meta.json 'param_norm' 'lo'", n_params)
+    schema.numbers(key(norm, "hi", list, "meta.json 'param_norm'"), "meta.json 'param_norm' 'hi'", n_params)
+    key(meta, "depth_layer", str, optional=True)
+    for field in ("fixed", "reference", "provenance", "hybrid"):
+        key(meta, field, dict, optional=True)
+    reference = meta.get("reference") or {}
+    if "abundances" in reference:
+        schema.numbers(reference["abundances"], "meta.json 'reference' 'abundances'")
+    key(reference, "extra", dict, "meta.json 'reference'", optional=True)
+    fixed = meta.get("fixed") or {}
+    key(fixed, "vmic_by_geometry", dict, "meta.json 'fixed'", optional=True)
+    if "vmic" in fixed:
+        schema.numbers(fixed["vmic"], "meta.json 'fixed' 'vmic'")
+
+    schema.array("norm/mean", (n_channels, n_depth))
+    scale = schema.array("norm/scale", (n_channels,))
+    if np.any(scale == 0):
+        schema.fail("array 'norm/scale'", "has zeros")
+    nodes = schema.array("grid/nodes", (None, n_params))
+    if len(nodes) == 0:
+        schema.fail("array 'grid/nodes'", "is empty")
+
+    width = _tensor(schema, "net.inp.weight", (None, n_params)).shape[0]
+    _tensor(schema, "net.inp.bias", (width,))
+    for i in range(layers - 1):
+        _tensor(schema, f"net.hidden.{i}.weight", (width, width))
+        _tensor(schema, f"net.hidden.{i}.bias", (width,))
+    latent = _tensor(schema, "net.out.weight", (None, width)).shape[0]
+    _tensor(schema, "net.out.bias", (latent,))
+    _tensor(schema, "decoder.linear.weight", (n_channels * n_depth, latent))
+    _tensor(schema, "decoder.linear.bias", (n_channels * n_depth,))
+    if method == "cae":
+        c2 = 2 * schema.positive_int(config, "conv_width", "meta.json 'config'")
+        reduced = (-(-n_depth // 4) * 4) // 4
+        _tensor(schema, "decoder.dense.weight", (c2 * reduced, latent))
+        _tensor(schema, "decoder.dense.bias", (c2 * reduced,))
+        deconv1 = _tensor(schema, "decoder.deconv1.weight", (c2, None, None))
+        _tensor(schema, "decoder.deconv1.bias", (deconv1.shape[1],))
+        deconv2 = _tensor(schema, "decoder.deconv2.weight", (deconv1.shape[1], n_channels, None))
+        _tensor(schema, "decoder.deconv2.bias", (n_channels,))
+        # Each transposed convolution (stride 2, padding 1) takes L depths to 2 (L - 1) + K - 2.
+        if 4 * reduced + 2 * deconv1.shape[2] + deconv2.shape[2] - 12 < n_depth:
+            schema.fail("array 'tensor/decoder.deconv2.weight'", "its kernels give fewer depths than config 'n_depth'")
+
+    if "residual/nodes" in arrays:
+        residual_nodes = schema.array("residual/nodes", (None, n_params))
+        count = len(residual_nodes)
+        residual_channels = schema.array("residual/channels", (None,), integer=True)
+        if np.any((residual_channels < 0) | (residual_channels >= n_channels)):
+            schema.fail("array 'residual/channels'", f"has channel numbers outside 0..{n_channels - 1}")
+        features = len(residual_channels) * n_depth
+        schema.array("residual/alpha", (n_params, features))
+        q = schema.array("residual/q", (count, features), integer=True)
+        if q.dtype != np.int16:
+            schema.fail("array 'residual/q'", f"has type {q.dtype}, expected int16")
+        schema.array("residual/s", (features,))
+        k = schema.array("residual/k", (features,))
+        if np.any(k == 0):
+            schema.fail("array 'residual/k'", "has zeros")
+        zero_channels = schema.array("zero/channels", (None,), integer=True, optional=True)
+        if zero_channels is not None and len(zero_channels):
+            if np.any((zero_channels < 0) | (zero_channels >= n_channels)):
+                schema.fail("array 'zero/channels'", f"has channel numbers outside 0..{n_channels - 1}")
+            mask = schema.array("zero/mask", (count, -(-len(zero_channels) * n_depth // 8)), integer=True, optional=True)
+            if mask is not None and mask.dtype != np.uint8:
+                schema.fail("array 'zero/mask'", f"has type {mask.dtype}, expected uint8")
+        # log10 PRADK is NaN at nodes without one (the writer then derives it from Teff).
+        schema.array("scalar/pradk", (count,), finite=False, optional=True)
+
+
+def _tensor(schema: _Schema, name: str, shape: tuple) -> np.ndarray:
+    return schema.array(f"tensor/{name}", shape)

@@ -45,10 +45,10 @@ def convert(
     import formats
     from formats.errors import InnterpolError
 
-    from ..batch import report_skipped
-    from ..check import require_valid
-    from ..console import info, warn
+    from ..console import warn
 
+    if not target.strip():
+        raise InnterpolError("OUT is empty: give a file, '-' for stdout, or a directory ending in '/'")
     to_directory = target != "-" and (target.endswith(("/", "\\")) or Path(target).is_dir())
     fmt = to.lower() if to else (None if to_directory else formats.format_from_suffix(target))
     if fmt is None:
@@ -57,6 +57,23 @@ def convert(
     formats.get_format(fmt)  # unknown names fail here, listing the known ones
     if not to_directory and target != "-" and Path(target).exists() and not force:
         raise InnterpolError(f"{target} exists: pass --force to overwrite")
+    from formats.textio import output_lock
+
+    # Locked from here to the last write: a second run on the same output fails at once.
+    with output_lock(target, directory=to_directory, warn=warn):
+        if not to_directory and target != "-" and Path(target).exists() and not force:
+            raise InnterpolError(f"{target} exists: pass --force to overwrite")
+        _convert(source, target, fmt, from_format, force, skip_invalid, to_directory)
+
+
+def _convert(source: str, target: str, fmt: str, from_format: str | None, force: bool, skip_invalid: bool,
+             to_directory: bool) -> None:
+    import formats
+    from formats.errors import InnterpolError
+
+    from ..batch import report_skipped
+    from ..check import require_valid
+    from ..console import info, warn
 
     models = formats.read(source, from_format.lower() if from_format else None)
     if not models:
@@ -81,7 +98,7 @@ def convert(
         name = "<stdin>" if source == "-" else Path(source).name
         options["provenance"] = {"gridname": _grid_name(name), "source": name, "command": "innterpol convert"}
     if to_directory:
-        written = formats.write_directory(models, target, fmt, force=force, **options)
+        written = formats.write_directory(models, target, fmt, force=force, warn=warn, **options)
         where = f"{len(written)} files in {target}"
     else:
         if len(models) > 1 and not formats.is_multi_model(fmt):

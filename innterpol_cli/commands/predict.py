@@ -54,10 +54,8 @@ def predict(
     """
     from pathlib import Path
 
-    import numpy as np
-
     from .. import batch
-    from ..console import info, warn  # both print plain text ("[M/H]" is not Rich markup)
+    from ..console import warn  # both print plain text ("[M/H]" is not Rich markup)
     from ..interpolate import load
 
     single = {"teff": teff, "logg": logg, "mh": mh, "am": am, "cm": cm}
@@ -67,17 +65,36 @@ def predict(
     if params is None and (teff is None or logg is None):
         raise batch.BatchError("give --teff and --logg (and optionally --mh, --am, --cm), or --params CSV")
 
+    if not output.strip():
+        raise batch.BatchError("-o/--output is empty: give a file, '-' for stdout, or a directory ending in '/'")
     to_stdout = output == "-"
     to_directory = not to_stdout and (output.endswith(("/", "\\")) or Path(output).is_dir())
     interp = load(grid)
     fmt = _output_format(fmt, output, to_directory or to_stdout, interp.native_format)
     import formats
+    from formats.textio import output_lock
 
     formats.get_format(fmt)  # an unknown name fails here, listing the known ones
     if to_directory:
         batch.check_writable_directory(output)
     elif not to_stdout:
         batch.check_writable_file(output, force)
+    # The output stays locked from here to the last write: a second run on it fails at once.
+    with output_lock(output, directory=to_directory, warn=warn):
+        if not to_directory and not to_stdout:
+            batch.check_writable_file(output, force)  # again, now that no other run can create it
+        _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid)
+
+
+def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid) -> None:
+    from pathlib import Path
+
+    import numpy as np
+
+    import formats
+
+    from .. import batch
+    from ..console import info, warn
 
     if params is None:
         rows = [[_number(single[axis], axis) if single[axis] is not None else 0.0 for axis in interp.axes]]
@@ -129,7 +146,7 @@ def predict(
     if to_directory:
         names = batch.file_names(atmospheres, fmt, job.names, job.rows, job.source)
         with _progress(len(atmospheres), "writing") as advance:
-            batch.write_files(atmospheres, output, names, fmt, force=force, progress=advance, **options)
+            batch.write_files(atmospheres, output, names, fmt, force=force, progress=advance, warn=warn, **options)
         where = f"{len(names)} file{'s' if len(names) != 1 else ''} in {output}"
     else:
         formats.write(atmospheres, output, fmt, **options)

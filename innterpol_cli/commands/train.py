@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import sys
 from pathlib import Path
@@ -36,36 +37,92 @@ def train(
     force: bool = typer.Option(False, "--force", help="Replace an existing weights file."),
 ) -> None:
     """Train the auto-encoder and the parameter network on a grid; write one weights file."""
-    from ..console import info, warn
-    from ..grid import build_grid, family_for_format, read_grid_files
-    from ..interpolate import Interpolator
-    from ..scoring import HEADLINE, along_axes
-    from ..train import TrainConfig
-    from ..train import train as run
-    from .tables import print_axes
+    with _stop_soon_after_interrupt():
+        # torch comes with the `train` extra: without it the command fails here (cli.missing_extra
+        # names the extra), not after reading the grid.
+        import torch  # noqa: F401
 
-    if output.exists() and not force and not resume:
-        raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
-    cfg = TrainConfig.resolve(
-        str(config) if config else None, method=method, finetune_epochs=epochs, cae_epochs=cae_epochs,
-        net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr,
-        patience=patience, seed=seed,
-        device=device, threads=threads, max_minutes=max_minutes,
-    )
-    info(f"reading grid files for {grid} ...")
-    models, fmt, report = read_grid_files(paths)
-    data = build_grid(models, family_for_format(fmt), report, warn=warn)
-    info(f"{len(models)} models read ({fmt}); {len(data.params)} usable on {len(data.log_tau)} depths")
-    for line in data.report:
-        info(f"  {line}")
-    ckpt = checkpoint_dir or output.with_name(output.name + ".ckpt")
-    command = "innterpol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+        from ..console import info, warn
+        from ..grid import build_grid, family_for_format, read_grid_files
+        from ..interpolate import Interpolator
+        from ..scoring import HEADLINE, along_axes
+        from ..train import TrainConfig
+        from ..train import train as run
+        from .tables import print_axes
 
-    def score(weights, data, test_idx):
-        info(f"scoring {len(test_idx)} held-out test nodes along each axis ...")
-        return along_axes(Interpolator(weights), data.params, data.values, test_idx, log=info)
+        if output.exists() and not force and not resume:
+            raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
+        cfg = TrainConfig.resolve(
+            str(config) if config else None, method=method, finetune_epochs=epochs, cae_epochs=cae_epochs,
+            net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr,
+            patience=patience, seed=seed,
+            device=device, threads=threads, max_minutes=max_minutes,
+        )
+        info(f"reading grid files for {grid} ...")
+        models, fmt, report = read_grid_files(paths)
+        data = build_grid(models, family_for_format(fmt), report, warn=warn)
+        info(f"{len(models)} models read ({fmt}); {len(data.params)} usable on {len(data.log_tau)} depths")
+        for line in data.report:
+            info(f"  {line}")
+        ckpt = checkpoint_dir or output.with_name(output.name + ".ckpt")
+        command = "innterpol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
-    weights = run(data, cfg, str(output), grid_name=grid, command=command, checkpoint_dir=str(ckpt), resume=resume,
-                  show_progress=True, log=info, score=score)
-    print_axes(weights.meta["provenance"].get("test_metrics", {}), grid, HEADLINE.get(data.family.name))
-    info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
+        def score(weights, data, test_idx):
+            info(f"scoring {len(test_idx)} held-out test nodes along each axis ...")
+            return along_axes(Interpolator(weights), data.params, data.values, test_idx, log=info)
+
+        weights = run(data, cfg, str(output), grid_name=grid, command=command, checkpoint_dir=str(ckpt), resume=resume,
+                      show_progress=True, log=info, score=score)
+        print_axes(weights.meta["provenance"].get("test_metrics", {}), grid, HEADLINE.get(data.family.name))
+        info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
+
+
+#: Seconds Ctrl-C gets to stop training through KeyboardInterrupt before the process is ended.
+INTERRUPT_GRACE = 1.5
+
+
+@contextlib.contextmanager
+def _stop_soon_after_interrupt(grace: float = INTERRUPT_GRACE):
+    """Make Ctrl-C end ``train`` within ``grace`` seconds at any stage.
+
+    Python raises KeyboardInterrupt only between bytecodes of the main thread, so a long call into
+    C (a torch kernel, a large numpy operation, an import) can delay it for many seconds.  The C
+    signal handler also writes the signal number to the wakeup descriptor at once; a watcher
+    thread reads it and, if the process is still alive ``grace`` seconds later, ends it with
+    exit code 130.  The weights file is only ever replaced by an atomic rename, so the previous
+    weights stay as they were.  Both are undone when the block ends.
+    """
+    import os
+    import signal
+    import threading
+
+    read_fd, write_fd = os.pipe()
+    os.set_blocking(write_fd, False)
+    try:
+        previous = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except ValueError:  # not in the main thread (embedded use): KeyboardInterrupt alone
+        os.close(read_fd)
+        os.close(write_fd)
+        yield
+        return
+
+    finished = threading.Event()
+
+    def watch() -> None:
+        while True:
+            received = os.read(read_fd, 64)
+            if not received:
+                os.close(read_fd)
+                return
+            if signal.SIGINT in received and not finished.wait(grace):
+                sys.stderr.write("error: interrupted\n")
+                sys.stderr.flush()
+                os._exit(130)
+
+    threading.Thread(target=watch, name="interrupt-watch", daemon=True).start()
+    try:
+        yield
+    finally:
+        finished.set()
+        signal.set_wakeup_fd(previous)
+        os.close(write_fd)  # the watcher reads end-of-file and returns
