@@ -216,6 +216,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
 
     ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
     state = {"stage": 0, "epoch": 0}
+    # What earlier runs of a resumed training did (stages, time, command), kept in the checkpoint.
+    earlier = {"history": [], "trained_seconds": 0.0, "commands": []}
     if resume:
         if not ckpt_path or not ckpt_path.exists():
             raise TrainError(f"--resume: no checkpoint at {ckpt_path}")
@@ -223,6 +225,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         model.load_state_dict(saved["model"])
         state = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"]), "optimizer": saved.get("optimizer"),
                  "best": saved.get("best"), "best_loss": float(saved.get("best_loss", math.inf))}
+        earlier = json.loads(saved.get("provenance_json", "null") or "null") or earlier
         log(f"resuming from {ckpt_path}: stage {state['stage']}, epoch {state['epoch']}")
 
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
@@ -235,8 +238,11 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             return
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = ckpt_path.with_suffix(".tmp")
+        so_far = {"history": earlier["history"] + history,
+                  "trained_seconds": earlier["trained_seconds"] + time.monotonic() - start_time,
+                  "commands": earlier["commands"] + [command]}
         torch.save({"stage": stage, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "best": best, "best_loss": best_loss}, tmp)
+                    "best": best, "best_loss": best_loss, "provenance_json": json.dumps(so_far)}, tmp)
         tmp.replace(ckpt_path)
 
     history: list[dict] = []
@@ -344,9 +350,10 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             "test_nodes": grid.params[test_idx].tolist(),
             "validation_nodes": grid.params[val_idx].tolist(),
             "code_version": __version__,
-            "command": command,
-            "trained_seconds": round(time.monotonic() - start_time, 1),
-            "history": history,
+            "command": (earlier["commands"] or [command])[0],
+            **({"resumed_with": earlier["commands"][1:] + [command]} if earlier["commands"] else {}),
+            "trained_seconds": round(earlier["trained_seconds"] + time.monotonic() - start_time, 1),
+            "history": earlier["history"] + history,
             "report": grid.report,
         },
     }

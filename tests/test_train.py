@@ -175,12 +175,18 @@ def test_resume_continues_from_the_checkpoint(small_grid, tmp_path):
     ckpt = tmp_path / "ckpt"
     out = tmp_path / "w.npz"
     cfg = tiny_config(cae_epochs=3, net_epochs=3, finetune_epochs=30)
-    train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(ckpt), show_progress=False)
+    train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(ckpt), show_progress=False, command="first")
     assert (ckpt / "checkpoint.pt").exists()
+    before = load(out).meta["provenance"]
     messages = []
     train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(ckpt), resume=True, show_progress=False,
-          log=messages.append)
+          log=messages.append, command="again")
     assert any(m.startswith("resuming from") for m in messages)
+    # a finished training resumed (to refit the hybrid) keeps its record: stages, time, first command
+    after = load(out).meta["provenance"]
+    assert after["history"] == before["history"] and len(after["history"]) == 3
+    assert after["command"] == "first" and after["resumed_with"] == ["again"]
+    assert after["trained_seconds"] >= before["trained_seconds"]
     with pytest.raises(TrainError, match="no checkpoint"):
         train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(tmp_path / "none"), resume=True,
               show_progress=False)
