@@ -62,3 +62,18 @@ def marcs_sun(shared):
     import formats
 
     return formats.read(shared / "samples" / "marcs" / "sun.mod")[0]
+
+
+def shipped_grid(name: str) -> str:
+    """The grid to test predictions with: ``$INNTERPOL_TEST_<NAME>`` (a weights file), else the
+    shipped weights of that name; skips with the reason when neither is there."""
+    override = os.environ.get(f"INNTERPOL_TEST_{name.upper()}")
+    if override:
+        return override
+    from innterpol_cli.interpolate import resolve
+
+    try:
+        resolve(name)
+    except Exception as exc:
+        pytest.skip(f"shipped {name} weights absent: {exc}")
+    return name

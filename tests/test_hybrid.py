@@ -25,9 +25,9 @@ def grid_and_weights(request, shared):
 
 
 def test_grid_nodes_come_back_to_file_precision(grid_and_weights):
-    """Every node stores its residual, so its model comes back: T to 0.1 K or 1e-5 (the files
-    print 0.1 K; int16 residual codes keep about 1e-5 of the hottest models' T), pressures and
-    densities to their printed 4th (ATLAS9) or 5th (MARCS) digit, RHOX to 1e-4, depth to 5e-4.
+    """Every node stores its residual, so its model comes back: T to 0.1 K or 2e-5 (the files
+    print 0.1 K; int16 residual codes keep about 2e-5 of T at worst), pressures and densities
+    to their printed 4th (ATLAS9) or 5th (MARCS) digit, RHOX to 1e-4, depth to 5e-4.
     Nodes of the recorded test split (held out while the network trained) are included."""
     name, grid, interp = grid_and_weights
     test_nodes = {tuple(p) for p in np.round(interp.meta["provenance"]["test_nodes"], 4).tolist()}
@@ -50,7 +50,7 @@ def test_grid_nodes_come_back_to_file_precision(grid_and_weights):
             kind, limit = "rel", 5e-4
             true, got = true[np.abs(true) > 1e3], got[np.abs(true) > 1e3]
         if channel == "temperature":
-            excess = np.abs(got - true) - np.maximum(0.1, 1e-5 * true)
+            excess = np.abs(got - true) - np.maximum(0.1, 2e-5 * true)
             assert excess.max() <= 0, f"{name} T: {np.abs(got - true).max():.3g} K off"
             continue
         error = np.abs(got - true) if kind == "abs" else np.abs(got / true - 1)

@@ -15,32 +15,21 @@ import numpy as np
 import pytest
 
 import formats
-from innterpol_cli.interpolate import NEAR, OUTSIDE, load, resolve
+from innterpol_cli.interpolate import NEAR, OUTSIDE, load
 
-from conftest import run_cli
+from conftest import run_cli, shipped_grid
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def _grid(name: str) -> str:
-    override = os.environ.get(f"INNTERPOL_TEST_{name.upper()}")
-    if override:
-        return override
-    try:
-        resolve(name)
-    except Exception as exc:
-        pytest.skip(f"shipped {name} weights absent: {exc}")
-    return name
-
-
 @pytest.fixture(scope="module")
 def atlas9() -> str:
-    return _grid("atlas9")
+    return shipped_grid("atlas9")
 
 
 @pytest.fixture(scope="module")
 def marcs() -> str:
-    return _grid("marcs")
+    return shipped_grid("marcs")
 
 
 run = run_cli  # the CLI in-process: (exit code, stdout, stderr)

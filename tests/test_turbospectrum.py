@@ -30,6 +30,8 @@ import turbospectrum_harness as ts
 
 import formats
 
+from conftest import shipped_grid
+
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 WAVE_RANGE = (5000.0, 5100.0)
@@ -58,22 +60,9 @@ def linelist(shared, tmp_path_factory):
     return path
 
 
-def _grid(name: str) -> str:
-    override = os.environ.get(f"INNTERPOL_TEST_{name.upper()}")
-    if override:
-        return override
-    from innterpol_cli.interpolate import resolve
-
-    try:
-        resolve(name)
-    except Exception as exc:
-        pytest.skip(f"shipped {name} weights absent: {exc}")
-    return name
-
-
 def _predict(grid: str, teff, logg, mh, out):
     """``innterpol predict`` in a subprocess, as a user runs it."""
-    command = [sys.executable, "-c", "from innterpol_cli.cli import main; main()", "predict", "--grid", _grid(grid),
+    command = [sys.executable, "-c", "from innterpol_cli.cli import main; main()", "predict", "--grid", shipped_grid(grid),
                "--teff", str(teff), "--logg", str(logg), "--mh", str(mh), "-o", str(out)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, f"innterpol predict failed ({result.returncode}): {result.stderr.strip()}"
