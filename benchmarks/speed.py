@@ -34,12 +34,12 @@ def _times(command, runs):
 
 def _inside(interp, count, seed=0):
     rng = np.random.default_rng(seed)
-    steps = np.array([np.min(np.diff(v)) if len(v) > 1 else 0.0 for v in interp._axis_values])
+    steps = np.array([np.min(np.diff(v)) if len(v) > 1 else 0.0 for v in interp.axis_values])
     rows = np.empty((0, len(interp.axes)))
     while len(rows) < count:
         picks = interp.nodes[rng.choice(len(interp.nodes), 4 * count)]
         candidates = picks + rng.uniform(0.0, 0.9, picks.shape) * steps
-        rows = np.concatenate([rows, candidates[interp._grid.stencils(candidates).found]])
+        rows = np.concatenate([rows, candidates[interp.cells.stencils(candidates).found]])
     return rows[:count]
 
 

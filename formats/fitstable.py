@@ -92,11 +92,13 @@ def identify(head: bytes, name: str = "") -> bool:
 
 
 def _creator() -> str:
+    """``innterpol VERSION`` from the installed distribution (formats imports nothing of the application)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        from innterpol_cli import __version__
-    except Exception:  # formats is usable without the application
-        __version__ = "unknown"
-    return f"innterpol {__version__}"
+        return f"innterpol {version('innterpol')}"
+    except PackageNotFoundError:
+        return "innterpol unknown"
 
 
 def _sanitise(name: str) -> str:

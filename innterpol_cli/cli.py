@@ -1,4 +1,5 @@
-"""The ``innterpol`` command line.  Commands stay thin: parse, call the library, report.
+"""The ``innterpol`` command line: registers the commands on :data:`app.app`, and turns errors
+into one line on stderr and an exit code.  Commands stay thin: parse, call the library, report.
 
 Heavy imports (torch, astropy, pandas) happen inside the commands that need them.
 """
@@ -9,28 +10,7 @@ import sys
 
 import typer
 
-from . import __version__
-
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    rich_markup_mode="rich",
-    help="Model atmospheres between grid nodes: train, evaluate, predict, convert, check.",
-)
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"innterpol {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _main(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-    version: bool | None = typer.Option(None, "--version", callback=_version, is_eager=True, help="Print the version."),
-) -> None:
-    """(--debug is read from argv by :func:`main` before Typer runs.)"""
-
+from .app import app
 
 #: Optional dependencies by top-level module, and the extra of innterpol that installs each.
 EXTRAS = {"torch": ("torch", "train"), "matplotlib": ("matplotlib", "plots"), "pysme": ("PySME", "synth"),

@@ -395,10 +395,10 @@ def completed_atmospheres(interp, params: np.ndarray, values: np.ndarray, note: 
     from .interpolate import INSIDE
 
     arrays = {ch["name"]: values[:, c] for c, ch in enumerate(interp.channels)}
-    arrays = interp._derive(arrays, len(params))
+    arrays = interp.complete(arrays, len(params))
     atmospheres = []
     for i, row in enumerate(params):
-        atm = interp._atmosphere(row, {k: v[i] for k, v in arrays.items()}, INSIDE)
+        atm = interp.assemble(row, {k: v[i] for k, v in arrays.items()}, INSIDE)
         atm.extra["innterpol"] = note
         atmospheres.append(atm)
     return atmospheres

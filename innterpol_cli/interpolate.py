@@ -93,6 +93,9 @@ class Coverage:
 
 
 class Interpolator:
+    """A weights file ready to predict: the coverage guard, the numpy network, the hybrid blend
+    with the grid, and complete atmospheres.  Made by :func:`load`; never imports torch."""
+
     def __init__(self, weights):
         self.weights = weights
         meta = weights.meta
@@ -106,8 +109,8 @@ class Interpolator:
         self.nodes = weights.nodes
         self.scaling = ParamScaling.from_dict(meta["param_norm"], self.axes)
         self.codec = [Channel.from_dict(ch) for ch in self.channels]
-        self._grid = NodeSet(self.nodes)
-        self._axis_values = self._grid.values
+        self.cells = NodeSet(self.nodes)
+        self.axis_values = self.cells.values
         arrays = weights.arrays or {}
         self.hybrid = "residual/nodes" in arrays
         self.blend = Blend(arrays, self._standard_network, len(self.log_tau)) if self.hybrid else None
@@ -146,7 +149,7 @@ class Interpolator:
         return params
 
     def _local_step(self, j: int, values: np.ndarray) -> np.ndarray:
-        grid = self._axis_values[j]
+        grid = self.axis_values[j]
         if len(grid) < 2:
             return np.zeros(len(values))
         gaps = np.diff(grid)
@@ -161,7 +164,7 @@ class Interpolator:
         (the hybrid fills absent corners in from the network); else OUTSIDE.  ``nearest`` is the
         closest populated node in grid-step units (for rows INSIDE, the point itself)."""
         params = np.atleast_2d(np.asarray(params, dtype=float))
-        inside = self._grid.stencils(params).found
+        inside = self.cells.stencils(params).found
         status = np.where(inside, INSIDE, OUTSIDE)
         steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
         # Squared distances in grid-step units as one matrix product:
@@ -301,9 +304,11 @@ class Interpolator:
         if guard:
             self.guard(params, extrapolate, warn)
         y = self.predict_physical(params, hybrid=hybrid)
-        return self._derive({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
+        return self.complete({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
 
-    def _derive(self, out: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    def complete(self, out: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+        """Predicted channels (N, D) of ``n`` models plus what the family derives from them:
+        the depth scale, ATLAS9's ABROSS, MARCS's zero turbulent pressure."""
         depth_layer = self.meta.get("depth_layer", "log_tau_ross")
         out[depth_layer] = np.broadcast_to(self.log_tau, (n, len(self.log_tau))).copy()
         if self.family == "atlas9":
@@ -322,7 +327,7 @@ class Interpolator:
         check_parameters(params, self.axes)
         status = self.guard(params, extrapolate, warn)
         arrays = self.predict_arrays(params, guard=False)
-        models = [self._atmosphere(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
+        models = [self.assemble(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
         log_pradk = self.blend.scalar("pradk", params) if self.blend is not None else None
         if log_pradk is not None:  # the grid's own PRADK, interpolated; elsewhere the writer derives it from Teff
             for model, value in zip(models, log_pradk):
@@ -333,7 +338,9 @@ class Interpolator:
     def atmosphere(self, **given) -> Atmosphere:
         return self.atmospheres(**given)[0]
 
-    def _atmosphere(self, row: np.ndarray, arrays: dict[str, np.ndarray], status: int) -> Atmosphere:
+    def assemble(self, row: np.ndarray, arrays: dict[str, np.ndarray], status: int) -> Atmosphere:
+        """One :class:`formats.Atmosphere` from a parameter row, its completed arrays (D,) and its
+        coverage status: geometry, microturbulence, scaled abundances and provenance."""
         p = dict(zip(self.axes, map(float, row)))
         teff, logg = p["teff"], p["logg"]
         mh, am, cm = p.get("mh", 0.0), p.get("am", 0.0), p.get("cm", 0.0)

@@ -151,7 +151,7 @@ def test_an_interrupted_json_write_leaves_nothing(tiny, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
     import innterpol_cli.commands  # noqa: F401  (registers the commands)
-    from innterpol_cli.cli import app
+    from innterpol_cli.app import app
 
     weights, grid_file = tiny
     real_dump = json.dump

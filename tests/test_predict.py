@@ -40,9 +40,9 @@ def _inside(grid: str, count: int, seed: int = 0) -> np.ndarray:
     interp = load(grid)
     rng = np.random.default_rng(seed)
     picks = interp.nodes[rng.choice(len(interp.nodes), 40 * count + 100)]
-    steps = np.array([np.min(np.diff(v)) if len(v) > 1 else 0.0 for v in interp._axis_values])
+    steps = np.array([np.min(np.diff(v)) if len(v) > 1 else 0.0 for v in interp.axis_values])
     candidates = picks + rng.uniform(0.0, 0.9, picks.shape) * steps
-    rows = candidates[interp._grid.stencils(candidates).found][:count]
+    rows = candidates[interp.cells.stencils(candidates).found][:count]
     assert len(rows) == count
     return rows
 
@@ -212,9 +212,9 @@ def test_coverage_guard(atlas9, tmp_path, capsys, monkeypatch):
 
     hi = interp.nodes[:, 0].max()
     top = interp.nodes[interp.nodes[:, 0] == hi][0]
-    steps = np.array([np.diff(v).max() if len(v) > 1 else 0.0 for v in interp._axis_values])
+    steps = np.array([np.diff(v).max() if len(v) > 1 else 0.0 for v in interp.axis_values])
     near = top.copy()
-    near[0] = hi + 0.5 * (steps[0] if interp.axes[0] != "teff" else np.diff(interp._axis_values[0])[-1])
+    near[0] = hi + 0.5 * (steps[0] if interp.axes[0] != "teff" else np.diff(interp.axis_values[0])[-1])
     assert interp.coverage(near).status[0] == NEAR
     params = sum(([f"--{k}", v] for k, v in zip(interp.axes, near)), [])
     code, _, err = run(["predict", "--grid", atlas9, *params, "-o", tmp_path / "near.dat"], capsys, monkeypatch)

@@ -1,3 +1,3 @@
-"""Each command lives in its own module; importing this package registers them all on ``cli.app``."""
+"""Each command lives in its own module; importing this package registers them all on ``app.app``."""
 
 from . import check, convert, evaluate, predict, train  # noqa: F401

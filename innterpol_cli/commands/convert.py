@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..cli import app
+from ..app import app
 
 #: How each derivable quantity is obtained (docs/formats.md has the details).
 _HOW = {

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..cli import app
+from ..app import app
 
 LINELIST_NAME = "atomic_lines_4995-5105.csv"
 

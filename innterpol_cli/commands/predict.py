@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..cli import app
+from ..app import app
 
 #: Batches at least this long get a progress bar (when stderr is a terminal).
 PROGRESS_MIN = 200

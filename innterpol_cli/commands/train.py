@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ..cli import app
+from ..app import app
 
 
 @app.command()
