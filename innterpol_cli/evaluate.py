@@ -434,7 +434,8 @@ def synth_compare(interp, evaluation: Evaluation, linelist, *, jobs: int = 1, ti
     fmt = interp.native_format
     sets = {
         "true": evaluation.models,
-        "innterpol": interp.atmospheres(evaluation.params),
+        # the truth nodes' own grid models forgotten, as in the scores: interpolation, not recall
+        "innterpol": interp.without(evaluation.params).atmospheres(evaluation.params, extrapolate=True),
         "linear": completed_atmospheres(interp, evaluation.params, evaluation.predictions["linear"], "linear baseline"),
         "rebuilt": completed_atmospheres(interp, evaluation.params, evaluation.true, "true channels, rebuilt"),
     }
