@@ -276,8 +276,10 @@ class Interpolator:
             own = np.stack([self.codec[c].learned_to_standard(learned[:, c]) for c in blend.channels], axis=1)
             own = own.reshape(len(params), -1)
             zeros = np.zeros((len(params), len(blend.zero_channels), n_depth), dtype=bool)
-            for start in range(0, len(params), 2048):
-                rows = slice(start, start + 2048)
+            # Chunks of 256: a chunk's stencils gather up to 128 grid models per point, (256 x 128, F)
+            # floats (about 150 MB for ATLAS9), which bounds memory and stays fast.
+            for start in range(0, len(params), 256):
+                rows = slice(start, start + 256)
                 own[rows], found = blend(params[rows], own[rows], widen=widen)
                 if found is not None:
                     zeros[rows] = found.reshape(-1, len(blend.zero_channels), n_depth)
