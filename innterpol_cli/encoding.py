@@ -67,53 +67,43 @@ class Channel:
         if self.base not in BASES:
             raise ValueError(f"unknown base {self.base!r} of a steps channel")
 
+    @property
+    def kind(self) -> str:
+        """The representation the quantity is usually interpolated in (``log``, ``linear`` or
+        ``asinh``): a ``steps`` channel's base, else its transform."""
+        return self.base if self.transform == "steps" else self.transform
+
     def valid(self, values: np.ndarray) -> str | None:
         """Why ``values`` (D,) cannot be learned under this transform, or None."""
         if not np.all(np.isfinite(values)):
             return f"non-finite {self.name}"
-        if (self.transform == "log" or (self.transform == "steps" and self.base == "log")) and np.any(values <= 0):
+        if self.kind == "log" and np.any(values <= 0):
             return f"non-positive {self.name}"
-        if self.transform == "steps" and np.any(np.diff(_base_forward(values, self.base, self.scale)) <= 0):
+        if self.transform == "steps" and np.any(np.diff(self.standard(values)) <= 0):
             return f"{self.name} not increasing with depth"
         return None
 
     def forward(self, values: np.ndarray) -> np.ndarray:
-        if self.transform == "log":
-            return np.log10(values)
-        if self.transform == "asinh":
-            return np.arcsinh(values / self.scale)
-        if self.transform == "steps":
-            x = _base_forward(values, self.base, self.scale)
-            out = np.empty_like(x, dtype=float)
-            out[..., 0] = x[..., 0]
-            out[..., 1:] = np.log10(np.maximum(np.diff(x, axis=-1), MIN_STEP))
-            return out
-        return np.asarray(values, dtype=float)
+        """Physical values -> learned: the standard representation, and for ``steps`` the top
+        value and the log10 of the increments."""
+        x = self.standard(values)
+        if self.transform != "steps":
+            return x
+        out = np.empty_like(x, dtype=float)
+        out[..., 0] = x[..., 0]
+        out[..., 1:] = np.log10(np.maximum(np.diff(x, axis=-1), MIN_STEP))
+        return out
 
     def inverse(self, values: np.ndarray) -> np.ndarray:
-        if self.transform == "log":
-            return 10.0**values
-        if self.transform == "asinh":
-            return np.sinh(values) * self.scale
-        if self.transform == "steps":
-            return _base_inverse(self.learned_to_standard(values), self.base, self.scale)
-        return values
+        return self.from_standard(self.learned_to_standard(values))
 
     def standard(self, values: np.ndarray) -> np.ndarray:
         """The usual representation for interpolating this quantity linearly (the baseline):
         log10 of positive quantities, asinh(v / scale) of zero-floor ones, else the values."""
-        if self.transform == "steps":
-            return _base_forward(values, self.base, self.scale)
-        if self.transform == "asinh":
-            return np.arcsinh(values / self.scale)
-        return np.log10(values) if self.transform == "log" else np.asarray(values, dtype=float)
+        return _base_forward(values, self.kind, self.scale)
 
     def from_standard(self, values: np.ndarray) -> np.ndarray:
-        if self.transform == "steps":
-            return _base_inverse(values, self.base, self.scale)
-        if self.transform == "asinh":
-            return np.sinh(values) * self.scale
-        return 10.0**values if self.transform == "log" else values
+        return _base_inverse(values, self.kind, self.scale)
 
     def learned_to_standard(self, learned: np.ndarray) -> np.ndarray:
         """Learned values -> the standard representation (only ``steps`` channels differ)."""
@@ -134,9 +124,7 @@ class Channel:
     @property
     def error_kind(self) -> str:
         """How errors are scored: ``relative`` (percent) for positive quantities, else ``absolute``."""
-        if self.transform == "log" or (self.transform == "steps" and self.base == "log"):
-            return "relative"
-        return "absolute"
+        return "relative" if self.kind == "log" else "absolute"
 
     def to_dict(self) -> dict:
         return {"name": self.name, "transform": self.transform, "scale": self.scale, "base": self.base,
@@ -181,3 +169,9 @@ class ParamScaling:
     @classmethod
     def from_dict(cls, d: dict, axes) -> ParamScaling:
         return cls(tuple(axes), np.asarray(d["lo"], dtype=float), np.asarray(d["hi"], dtype=float))
+
+
+def learned_to_standard(codec: list[Channel], learned: np.ndarray, channels) -> np.ndarray:
+    """Learned profiles (N, C, D) -> the standard representation of ``channels``, flattened
+    (N, len(channels) * D): what the hybrid blends."""
+    return np.stack([codec[c].learned_to_standard(learned[:, c]) for c in channels], axis=1).reshape(len(learned), -1)

@@ -23,7 +23,7 @@ from formats.errors import InnterpolError
 from formats.model import PLANE_PARALLEL, SPHERICAL, Atmosphere, opacity_from_log_tau
 
 from . import __version__, engine
-from .encoding import Channel, ParamScaling
+from .encoding import Channel, ParamScaling, learned_to_standard
 from .hybrid import Blend
 from .stencil import NodeSet
 from .weightsfile import WeightsError
@@ -245,9 +245,7 @@ class Interpolator:
 
     def _standard_network(self, params: np.ndarray) -> np.ndarray:
         """The network's hybrid channels in standard units, flattened (N, F)."""
-        learned = self._learned(params)
-        channels = self.blend.channels
-        return np.stack([self.codec[c].learned_to_standard(learned[:, c]) for c in channels], axis=1).reshape(len(learned), -1)
+        return learned_to_standard(self.codec, self._learned(params), self.blend.channels)
 
     def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
         """Profiles (N, C, D) in the network's normalised learned units, hybrid or bare."""
@@ -273,8 +271,7 @@ class Interpolator:
         if hybrid and self.blend is not None and len(params):
             blend = self.blend
             n_depth = learned.shape[2]
-            own = np.stack([self.codec[c].learned_to_standard(learned[:, c]) for c in blend.channels], axis=1)
-            own = own.reshape(len(params), -1)
+            own = learned_to_standard(self.codec, learned, blend.channels)
             zeros = np.zeros((len(params), len(blend.zero_channels), n_depth), dtype=bool)
             # Chunks of 256: a chunk's stencils gather up to 128 grid models per point, (256 x 128, F)
             # floats (about 150 MB for ATLAS9), which bounds memory and stays fast.

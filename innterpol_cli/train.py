@@ -21,7 +21,7 @@ import numpy as np
 from formats.errors import InnterpolError
 
 from . import __version__, engine, hybrid
-from .encoding import ParamScaling
+from .encoding import ParamScaling, learned_to_standard
 from .grid import GridData
 from .weightsfile import Weights, save
 
@@ -384,7 +384,7 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
     channels = np.array([c for c, ch in enumerate(family.channels) if not ch.name.startswith("pp:")])
     n_depth = grid.values.shape[2]
     truth = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
-    network = np.stack([family.channels[c].learned_to_standard(learned[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
+    network = learned_to_standard(list(family.channels), learned, channels)
     alpha, counts = hybrid.fit_alpha(grid.params, truth, network, np.asarray(train_idx), np.asarray(val_idx), n_depth, log)
     zero_channels = np.array([c for c in channels if family.channels[c].zero_floor], dtype=int)
     zero = grid.values[:, zero_channels].reshape(len(grid.params), -1) == 0.0 if len(zero_channels) else None
