@@ -58,6 +58,8 @@ def main(argv=None) -> int:
         print_axes(result, f"{interp.name} ({Path(str(interp.weights.path)).name})", channels)
         if args.markdown:
             print(markdown(result, HEADLINE.get(interp.family)))
+            print()
+            print(calibration_markdown(result, HEADLINE.get(interp.family)))
         info(f"{interp.name}: {time.perf_counter() - start:.1f} s")
         if args.figures:
             from innterpol_cli.plots import axes_depth_figure
@@ -65,6 +67,12 @@ def main(argv=None) -> int:
             for channel in ("temperature", "electron_density" if interp.family == "atlas9" else "electron_pressure"):
                 path = Path(args.figures) / f"{interp.family}-{channel.replace('_', '-')}-by-axis.png"
                 axes_depth_figure(result, interp.log_tau, channel, path)
+                info(f"wrote {path}")
+            from innterpol_cli.plots import reliability_figure
+
+            path = reliability_figure(result, HEADLINE.get(interp.family, ()), Path(args.figures) / f"{interp.family}-reliability.png",
+                                      f"{interp.name}: calibration of the 1-sigma uncertainty on held-out models")
+            if path:
                 info(f"wrote {path}")
         results[interp.name] = result
     if args.json:
@@ -88,6 +96,20 @@ def markdown(result: dict, channels) -> str:
                 text = f"{a:.3g} / {b:.3g}"
                 cells.append(f"**{text}**" if a > b else text)
             lines.append(f"| {axis} | {part['n']} | {name} ({row['unit']}) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def calibration_markdown(result: dict, channels) -> str:
+    """README rows of the uncertainty's calibration: within 1 and 2 sigma, rank correlation."""
+    lines = ["| axis | models | quantity | within 1 sigma | within 2 sigma | rank corr. (max sigma, max error) |",
+             "|---|---|---|---|---|---|"]
+    for axis, part in result["axes"].items():
+        for name in channels:
+            row = part.get("calibration", {}).get(name)
+            if row:
+                n = part.get("n") or part.get("n_calibration")
+                lines.append(f"| {axis} | {n} | {name} | {100 * row['within_1']:.1f}% | {100 * row['within_2']:.1f}% | "
+                             f"{row['rank_correlation']:.2f} |")
     return "\n".join(lines)
 
 

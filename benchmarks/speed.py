@@ -4,7 +4,8 @@
 
 1. end to end, as a process: `innterpol predict ... -o FILE` against `python -c "import numpy"`
    (best and median of several runs; goal: within 2x);
-2. parameters -> arrays in memory, models per second (goal: >= 5,000/s);
+2. parameters -> arrays in memory, models per second (goal: >= 5,000/s), and the same with the
+   calibrated uncertainty (``uncertainty=True``; goal: at most 2x the time);
 3. files written per second into a directory, prediction included (goal: >= 500/s).
 """
 
@@ -73,6 +74,11 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         print(f"parameters -> arrays:            {args.models / elapsed:,.0f} models/s ({args.models} models in {elapsed:.2f} s, "
               f"coverage guard included); goal >= 5,000/s")
+        start = time.perf_counter()
+        interp.predict_arrays(params, uncertainty=True)
+        with_sigma = time.perf_counter() - start
+        print(f"  with uncertainty=True:         {args.models / with_sigma:,.0f} models/s ({with_sigma:.2f} s) = "
+              f"{with_sigma / elapsed:.2f}x the time without; goal <= 2x")
 
         rows = params[: args.files]
         start = time.perf_counter()

@@ -15,6 +15,8 @@ Layout (the same for one model and for 10,000):
   LOG_TAU_ROSS, TEMPERATURE, ...  float64[] every depth quantity of :data:`LAYER_UNITS`
                                             that any model has, upper-cased, with TUNIT
                                             (:data:`FITS_UNITS`, FITS-standard strings)
+  <QUANTITY>_SIGMA                float64[] 1-sigma uncertainty of a depth quantity, same
+                                            TUNIT (innterpol's predictions)
   PP_<name>                       float64[] MARCS partial pressures, log10 dyn/cm2 (TCOMM)
   ABUNDANCES                      float64[] log eps (H = 12), Z = 1, 2, ...
   META                            string    JSON of ``{"extra": ..., "source": ...}``
@@ -72,6 +74,8 @@ COMMENTS = {
     "LOG_TAU_5000": "log10 of the optical depth at 5000 Angstrom",
     "TAU_STD": "PHOENIX standard optical depth (linear)",
 }
+SIGMA_SUFFIX = "_SIGMA"
+SIGMA_COMMENT = "1-sigma uncertainty of {name}"
 PARTIAL_PRESSURE_PREFIX = "PP_"
 PARTIAL_PRESSURE_COMMENT = "log10 of the partial pressure in dyn cm-2 (= erg cm-3)"
 #: Header keywords this module writes itself; everything else in the table header is provenance.
@@ -149,6 +153,14 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
             if values is not None:
                 table[i, : len(values)] = values
         columns.append(fits.Column(name=name.upper(), format=f"{width}D", unit=FITS_UNITS.get(name), array=table))
+    for name in [name for name in LAYER_UNITS if any(name in m.uncertainty for m in models)]:
+        table = np.full((n, width), np.nan)
+        for i, m in enumerate(models):
+            values = m.uncertainty.get(name)
+            if values is not None:
+                table[i, : len(values)] = values
+        columns.append(fits.Column(name=name.upper() + SIGMA_SUFFIX, format=f"{width}D", unit=FITS_UNITS.get(name),
+                                   array=table))
 
     pp_names: list[str] = []
     for m in models:
@@ -178,6 +190,9 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
     header = table_hdu.header
     for i, column in enumerate(columns, start=1):
         comment = COMMENTS.get(column.name) or (PARTIAL_PRESSURE_COMMENT if column.name.startswith(PARTIAL_PRESSURE_PREFIX) else None)
+        if column.name.endswith(SIGMA_SUFFIX):
+            quantity = column.name[: -len(SIGMA_SUFFIX)]
+            comment = SIGMA_COMMENT.format(name=quantity) + (f" ({COMMENTS[quantity]})" if quantity in COMMENTS else "")
         if comment:
             header[f"TCOMM{i}"] = comment
     provenance = dict(provenance or {})
@@ -276,6 +291,8 @@ def read(path) -> list[Atmosphere]:
         abundances = np.atleast_2d(np.asarray(data["ABUNDANCES"], dtype=float))
         nabund = np.asarray(data["NABUND"], dtype=int) if "NABUND" in names else np.full(n, abundances.shape[1])
         layers = {key: _vectors(data[key.upper()], n) for key in LAYER_UNITS if key.upper() in names}
+        sigmas = {key: _vectors(data[key.upper() + SIGMA_SUFFIX], n) for key in LAYER_UNITS
+                  if key.upper() + SIGMA_SUFFIX in names}
         pp_pairs = json.loads(header.get("PPNAMES", "[]"))
         known_pp = {column.upper() for column, _ in pp_pairs}
         for column in data.columns.names:
@@ -289,6 +306,7 @@ def read(path) -> list[Atmosphere]:
         k = int(ndepth[i])
         row_layers = {key: table[i, :k].copy() for key, table in layers.items() if not np.all(np.isnan(table[i, :k]))}
         row_partial = {key: table[i, :k].copy() for key, table in partial.items() if not np.all(np.isnan(table[i, :k]))}
+        row_sigma = {key: table[i, :k].copy() for key, table in sigmas.items() if not np.all(np.isnan(table[i, :k]))}
         try:
             info = json.loads(meta[i]) if meta[i] else {}
         except json.JSONDecodeError as exc:
@@ -302,7 +320,7 @@ def read(path) -> list[Atmosphere]:
                     geometry=geometry[i], mass=None if math.isnan(mass) else float(mass),
                     radius=None if math.isnan(radius) else float(radius),
                     abundances=abundances[i, : int(nabund[i])].copy(), layers=row_layers, partial_pressures=row_partial,
-                    extra=info.get("extra", {}), source=info.get("source", ""),
+                    extra=info.get("extra", {}), source=info.get("source", ""), uncertainty=row_sigma,
                 )
             )
         except ValueError as exc:

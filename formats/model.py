@@ -86,7 +86,9 @@ class Atmosphere:
     spherical), and for spherical models ``mass`` [Msun] and ``radius`` [cm]
     (at tau_Ross = 1).  ``extra`` holds format-specific scalars and text
     (titles, flux, luminosity ...) so that a round trip through FITS loses
-    nothing; it must stay JSON-serialisable.
+    nothing; it must stay JSON-serialisable.  ``uncertainty`` holds the 1-sigma
+    uncertainty of layer quantities (same names and units as ``layers``), for
+    models that carry one (innterpol's predictions).
     """
 
     teff: float
@@ -103,13 +105,15 @@ class Atmosphere:
     partial_pressures: dict[str, np.ndarray] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     source: str = ""
+    uncertainty: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.abundances = np.asarray(self.abundances, dtype=float)
-        for name, values in self.layers.items():
-            if name not in LAYER_UNITS:
-                raise ValueError(f"unknown layer quantity {name!r}; known: {', '.join(LAYER_UNITS)}")
-            self.layers[name] = np.asarray(values, dtype=float)
+        for table in (self.layers, self.uncertainty):
+            for name, values in table.items():
+                if name not in LAYER_UNITS:
+                    raise ValueError(f"unknown layer quantity {name!r}; known: {', '.join(LAYER_UNITS)}")
+                table[name] = np.asarray(values, dtype=float)
         for name, values in self.partial_pressures.items():
             self.partial_pressures[name] = np.asarray(values, dtype=float)
         if self.geometry not in (PLANE_PARALLEL, SPHERICAL):
@@ -139,6 +143,7 @@ class Atmosphere:
             layers={k: v.copy() for k, v in self.layers.items()},
             partial_pressures={k: v.copy() for k, v in self.partial_pressures.items()},
             extra=dict(self.extra),
+            uncertainty={k: v.copy() for k, v in self.uncertainty.items()},
         )
 
     def describe(self) -> str:

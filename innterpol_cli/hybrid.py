@@ -24,9 +24,11 @@ stencil is zero.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from .stencil import NodeSet, row_sums
+from .stencil import NodeSet, Packed, row_sums
 
 
 def quantise(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -164,28 +166,39 @@ class Blend:
         rows = np.array([self._lattice[k] for k in unique.tolist()], dtype=np.intp)
         return self._lattice_rows[rows[where]]
 
-    def __call__(self, params: np.ndarray, own: np.ndarray, widen: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-        """Blended residual channels (N, F) from the network's own (N, F), and the zero mask
-        (N, Z * D) of the zero-floor channels (None without any).  ``widen=j`` rebuilds points
-        on nodes along axis ``j`` only (evaluation)."""
+    def __call__(self, params: np.ndarray, own: np.ndarray, widen: int | None = None,
+                 signals: bool = False) -> tuple[np.ndarray, np.ndarray | None, Signals | None]:
+        """Blended residual channels (N, F) from the network's own (N, F), the zero mask
+        (N, Z * D) of the zero-floor channels (None without any) and, with ``signals``, what the
+        uncertainty is made of (:class:`Signals`).  ``widen=j`` rebuilds points on nodes along
+        axis ``j`` only (evaluation)."""
         st = self.nodes.stencils(params, cubic=True, impute=True, fallback=widen is None, widen=widen)
         zeros = None
+        found_signals = Signals.empty(len(params), st.spans.shape[1], own.shape[1]) if signals else None
         if not st.found.any():
-            return own, zeros
+            return own, zeros, found_signals
         live = st.weight != 0.0
         present = live & ~st.missing
-        net = self._lattice_network(st.keys[live])
-        stencil_net = row_sums(live, st.weight, net, own.shape)
-        residual = self.residuals(st.index[present])
-        stencil = row_sums(present, st.weight, residual, own.shape) + stencil_net
         missing = st.missing & live
+        packed = Packed(live)
+        net = self._lattice_network(st.keys[live])
+        residual = self.residuals(st.index[present])
+        # Every live slot's grid model: the network plus the node's residual; an absent node is
+        # filled in by the network plus the mean residual of the nodes that are present (weighted
+        # by |stencil weight|): the network's local bias is taken out.
+        models = net.copy()
+        models[present[live]] += residual
         if missing.any():
-            # An absent node is filled in by the network plus the mean residual of the nodes that
-            # are present (weighted by |stencil weight|): the network's local bias is taken out.
             size = np.abs(st.weight)
             fill = row_sums(present, size, residual, own.shape)
             fill /= np.maximum(row_sums(present, size, np.ones((len(residual), 1)), (len(own), 1)), 1e-300)
-            stencil += np.sum(np.where(missing, st.weight, 0.0), axis=1)[:, None] * fill
+            models[missing[live]] += fill[np.nonzero(missing)[0]]
+        # The stencil of the grid models, with the signals' weight sets when asked for (one product).
+        axes = np.where(st.spans.any(axis=0))[0] if signals else []
+        weight_sets = [st.weight] + [st.signal_weights(j, kind) for j in axes for kind in ("curve", "slope")]
+        sums = packed.sums(packed.weights(np.stack(weight_sets)), packed.values(models))
+        stencil = sums[0]
+        stencil_net = packed.sums(packed.weights(st.weight[None]), packed.values(net))[0]
         # alpha of the axes each point is interpolated along: the smallest of them.
         alpha = np.where(st.spans[:, :, None], self.alpha[None], np.inf).min(axis=1)
         alpha = np.where(np.isfinite(alpha), alpha, 0.0)
@@ -194,4 +207,51 @@ class Blend:
             nonzero = row_sums(present, np.ones_like(st.weight), ~self.zero_mask(st.index[present]),
                                (len(params), len(self.zero_channels) * self.n_depth))
             zeros = (nonzero == 0) & st.found[:, None]
-        return np.where(st.found[:, None], blended, own), zeros
+        if signals:
+            for i, j in enumerate(axes):
+                found_signals.curve[:, j] = np.abs(sums[1 + 2 * i])
+                found_signals.slope[:, j] = np.abs(sums[2 + 2 * i])
+            found_signals.network[:] = np.abs(own - stencil_net)
+            spread_r = np.abs(residual - (stencil - stencil_net)[np.nonzero(present)[0]])
+            found_signals.rough[:] = row_sums(present, np.abs(st.weight), spread_r, own.shape)
+            found_signals.cubic[:] = st.cubic
+            found_signals.bump[:] = st.bump
+            found_signals.missing[:] = np.sum(np.abs(np.where(missing, st.weight, 0.0)), axis=1)
+            found_signals.found[:] = st.found
+        return np.where(st.found[:, None], blended, own), zeros, found_signals
+
+
+@dataclass
+class Signals:
+    """What a prediction's uncertainty is made of, per point, in standard units.
+
+    ``curve`` and ``slope`` (N, P, F): per axis the point is interpolated along (see
+    :meth:`~innterpol_cli.stencil.NodeSet._axis`), |cubic minus linear interpolation| where the
+    axis stencil is cubic (``cubic`` (N, P); else 0), and the change across the grid cell times
+    4t(1 - t); ``bump`` (N, P): 4t(1 - t) alone, t the point's place in its cell on each axis;
+    ``missing`` (N,): the summed |weight| of stencil nodes absent from the grid (filled in by the
+    network); ``found`` (N,): whether a stencil exists (else the network alone answered).
+    """
+
+    curve: np.ndarray
+    slope: np.ndarray
+    network: np.ndarray
+    rough: np.ndarray
+    cubic: np.ndarray
+    bump: np.ndarray
+    missing: np.ndarray
+    found: np.ndarray
+
+    FIELDS = ("curve", "slope", "network", "rough", "cubic", "bump", "missing", "found")
+
+    @classmethod
+    def empty(cls, n: int, p: int, f: int) -> Signals:
+        return cls(np.zeros((n, p, f)), np.zeros((n, p, f)), np.zeros((n, f)), np.zeros((n, f)),
+                   np.zeros((n, p), dtype=bool), np.zeros((n, p)), np.zeros(n), np.zeros(n, dtype=bool))
+
+    def take(self, rows) -> Signals:
+        return Signals(*(getattr(self, k)[rows] for k in self.FIELDS))
+
+    @classmethod
+    def concatenate(cls, parts: list[Signals]) -> Signals:
+        return cls(*(np.concatenate([getattr(s, k) for s in parts]) for k in cls.FIELDS))

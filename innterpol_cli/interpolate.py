@@ -24,8 +24,9 @@ from formats.model import PLANE_PARALLEL, SPHERICAL, Atmosphere, opacity_from_lo
 
 from . import __version__, engine
 from .encoding import Channel, ParamScaling, learned_to_standard
-from .hybrid import Blend
+from .hybrid import Blend, Signals
 from .stencil import NodeSet
+from .uncertainty import Calibration
 from .weightsfile import WeightsError
 from .weightsfile import load as load_weights
 
@@ -38,6 +39,8 @@ SHIPPED = {
 }
 
 INSIDE, NEAR, OUTSIDE = 0, 1, 2
+#: Default threshold (percent) of sigma(T) above which a prediction is warned about.
+MAX_SIGMA = 1.0
 G_CGS = 6.67430e-8  # cm3 g-1 s-2 (CODATA 2018)
 M_SUN = 1.98841e33  # g (IAU 2015 nominal GM_sun / G)
 
@@ -192,7 +195,11 @@ class Interpolator:
         return Coverage(status, nearest)
 
     def guard(self, params: np.ndarray, extrapolate: bool = False, warn=None) -> np.ndarray:
-        """Coverage statuses; raises OutOfGridError for rows outside unless ``extrapolate``."""
+        """Coverage statuses; raises OutOfGridError for rows outside unless ``extrapolate``.
+
+        With calibrated weights, points in or near the populated grid are predicted silently
+        here: :meth:`warn_uncertain` speaks for them once their uncertainty is known.  Weights
+        without a calibration warn about every point beyond the populated grid (NEAR)."""
         cov = self.coverage(params)
         far = np.where(cov.status == OUTSIDE)[0]
         if len(far) and not extrapolate:
@@ -204,7 +211,7 @@ class Interpolator:
                 f"pass --extrapolate to predict anyway"
             )
         if warn:
-            near = np.where(cov.status == NEAR)[0]
+            near = np.where(cov.status == NEAR)[0] if not self.calibrated else []
             if len(near):
                 first = _describe(params[near[0]], self.axes)
                 more = f" and {len(near) - 1} more" if len(near) > 1 else ""
@@ -265,9 +272,50 @@ class Interpolator:
         the stencil is zero, and never negative.  ``widen=j`` rebuilds points on grid nodes along
         axis ``j`` only (evaluation).
         """
+        return self._predict(params, hybrid, widen, signals=False)[0]
+
+    def predict_with_signals(self, params: np.ndarray, widen: int | None = None) -> tuple[np.ndarray, Signals]:
+        """:meth:`predict_physical` (hybrid) and what its uncertainty is made of (calibration)."""
+        if self.blend is None:
+            raise WeightsError(f"{self.weights.path}: these weights have no hybrid arrays, hence no uncertainty")
+        return self._predict(params, True, widen, signals=True)
+
+    @property
+    def calibrated(self) -> bool:
+        return self.blend is not None and Calibration.present(self.weights.arrays)
+
+    def predict_with_sigma(self, params: np.ndarray, widen: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict_physical` (hybrid) and its calibrated 1-sigma uncertainty (N, C, D), both in
+        physical units (see :mod:`innterpol_cli.uncertainty`)."""
+        if not self.calibrated:
+            raise WeightsError(f"{self.weights.path}: these weights carry no uncertainty calibration; add one with "
+                               f"`innterpol train --calibrate-only -o {Path(self.weights.path).name} GRID-FILES`")
+        params = np.atleast_2d(np.asarray(params, dtype=float))
+        out, signals = self.predict_with_signals(params, widen)
+        return out, self._sigma(params, out, signals)
+
+    def _sigma(self, params: np.ndarray, out: np.ndarray, signals: Signals) -> np.ndarray:
+        """Physical 1-sigma (N, C, D) of predictions ``out`` from their signals: each channel's
+        standard-unit sigma mapped through its transform (half the interval y +- sigma)."""
+        calibration = Calibration(self.weights.arrays)
+        n, _, n_depth = out.shape
+        sigma_standard = np.broadcast_to(calibration.network[None], out.shape).copy()
+        blended = calibration.sigma(signals, self.blend.channels, self.scaling(params))
+        sigma_standard[:, self.blend.channels] = blended.reshape(n, len(self.blend.channels), n_depth)
+        sigma = np.empty_like(out)
+        for c, ch in enumerate(self.codec):
+            centre = ch.standard(out[:, c])
+            upper, lower = ch.from_standard(centre + sigma_standard[:, c]), ch.from_standard(centre - sigma_standard[:, c])
+            sigma[:, c] = 0.5 * np.abs(upper - lower)
+            if ch.zero_floor:
+                sigma[:, c][out[:, c] == 0.0] = 0.0
+        return sigma
+
+    def _predict(self, params: np.ndarray, hybrid: bool, widen: int | None, signals: bool) -> tuple[np.ndarray, Signals | None]:
         params = np.atleast_2d(np.asarray(params, dtype=float))
         learned = self._learned(params)
         out = np.stack([ch.inverse(learned[:, c]) for c, ch in enumerate(self.codec)], axis=1)
+        parts = []
         if hybrid and self.blend is not None and len(params):
             blend = self.blend
             n_depth = learned.shape[2]
@@ -277,7 +325,8 @@ class Interpolator:
             # floats (about 150 MB for ATLAS9), which bounds memory and stays fast.
             for start in range(0, len(params), 256):
                 rows = slice(start, start + 256)
-                own[rows], found = blend(params[rows], own[rows], widen=widen)
+                own[rows], found, part = blend(params[rows], own[rows], widen=widen, signals=signals)
+                parts.append(part)
                 if found is not None:
                     zeros[rows] = found.reshape(-1, len(blend.zero_channels), n_depth)
             own = own.reshape(len(params), len(blend.channels), n_depth)
@@ -290,20 +339,118 @@ class Interpolator:
         for c, ch in enumerate(self.codec):
             if ch.zero_floor:
                 out[:, c] = np.maximum(out[:, c], 0.0)
-        return out
+        if not signals:
+            return out, None
+        if not parts:
+            return out, Signals.empty(len(params), len(self.axes), len(self.blend.channels) * len(self.log_tau))
+        return out, Signals.concatenate(parts)
 
     def predict_arrays(self, params: np.ndarray | None = None, *, extrapolate: bool = False, guard: bool = True,
-                       warn=None, hybrid: bool = True, **given) -> dict[str, np.ndarray]:
-        """Depth quantities (N, D) in physical units for every row of parameters, predicted and derived."""
+                       warn=None, hybrid: bool = True, uncertainty: bool = False, max_sigma: float = MAX_SIGMA,
+                       **given) -> dict[str, np.ndarray]:
+        """Depth quantities (N, D) in physical units for every row of parameters, predicted and
+        derived; with ``uncertainty``, also ``<quantity>_sigma``, the calibrated 1-sigma
+        uncertainty (N, D) of every predicted quantity, in its units (see
+        :mod:`innterpol_cli.uncertainty`).  With ``warn``, models whose sigma(T) exceeds
+        ``max_sigma`` percent somewhere are named (:meth:`warn_uncertain`)."""
         if params is None:
             params = self.parameters(**given)
         else:
             params = np.atleast_2d(np.asarray(params, dtype=float))
             check_parameters(params, self.axes)
-        if guard:
-            self.guard(params, extrapolate, warn)
-        y = self.predict_physical(params, hybrid=hybrid)
-        return self.complete({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
+        status = self.guard(params, extrapolate, warn) if guard else None
+        if not (hybrid and self.calibrated) or not (uncertainty or warn):
+            if uncertainty:
+                self.predict_with_sigma(params[:0])  # raises: these weights carry no calibration
+            y = self.predict_physical(params, hybrid=hybrid)
+            return self.complete({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
+        y, sigma, signals = self._predict_sigma(params)
+        out = self.complete({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
+        if warn:
+            self.warn_uncertain(params, out["temperature"], sigma[:, self._channel("temperature")], signals,
+                                status, max_sigma, warn)
+        if uncertainty:
+            out.update({f"{ch.name}_sigma": sigma[:, c] for c, ch in enumerate(self.codec)})
+        return out
+
+    def _channel(self, name: str) -> int:
+        return [ch.name for ch in self.codec].index(name)
+
+    def warn_uncertain(self, params: np.ndarray, temperature: np.ndarray, sigma_t: np.ndarray, signals: Signals,
+                       status: np.ndarray | None, max_sigma: float, warn) -> None:
+        """One warning naming the first model whose sigma(T) exceeds ``max_sigma`` percent at some
+        depth: how large, where in depth, where in the grid and why; and how many more do."""
+        relative = 100.0 * sigma_t / temperature
+        over = np.where(relative.max(axis=1) > max_sigma)[0]
+        if not len(over):
+            return
+        i = over[0]
+        high = np.where(relative[i] > max_sigma)[0]
+        lo, hi = self.log_tau[high[0]], self.log_tau[high[-1]]
+        if high[-1] == len(self.log_tau) - 1 and high[0] > 0:
+            depths = f"at log tau > {lo:.1f}"
+        elif high[0] == 0 and high[-1] < len(self.log_tau) - 1:
+            depths = f"at log tau < {hi:.1f}"
+        elif high[0] == 0:
+            depths = "everywhere"
+        else:
+            depths = f"at log tau {lo:.1f} to {hi:.1f}"
+        if status is not None and status[i] == OUTSIDE:
+            why = "extrapolated beyond the grid"
+        elif not signals.found[i] or signals.missing[i] > 0:
+            why = "few nodes nearby"
+        else:
+            why = "the grid changes steeply here"
+        where = f"row {i + 1}: " if len(params) > 1 else ""
+        more = f"; {len(over) - 1} more model(s) with sigma(T) above {max_sigma:g}%" if len(over) > 1 else ""
+        peak = int(np.argmax(relative[i]))
+        warn(f"{where}{_describe(params[i], self.axes)}: sigma(T) up to {relative[i, peak]:.2g}% at log tau "
+             f"{self.log_tau[peak]:.1f} (above {max_sigma:g}% {depths}): {self.region(params[i])}, {why}{more}")
+
+    def region(self, row: np.ndarray) -> str:
+        """Where a point lies in the grid, in words: "hot low-gravity corner", "metal-poor edge"."""
+        words = []
+        for j, axis in enumerate(self.axes):
+            if axis not in _REGION_WORDS:
+                continue
+            values = self.axis_values[j]
+            x, lo, hi = row[j], values[0], values[-1]
+            if axis == "teff":
+                x, lo, hi = np.log10(max(x, 1.0)), np.log10(lo), np.log10(hi)
+            fraction = (x - lo) / (hi - lo) if hi > lo else 0.5
+            low, high = _REGION_WORDS[axis]
+            if fraction < 0.25:
+                words.append(low)
+            elif fraction > 0.75:
+                words.append(high)
+        if not words:
+            return "inside the grid"
+        return " ".join(words) + (" corner" if len(words) > 1 else " edge")
+
+    def _predict_sigma(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, Signals]:
+        out, signals = self.predict_with_signals(params)
+        return out, self._sigma(params, out, signals), signals
+
+    def atmospheres(self, params: np.ndarray | None = None, *, extrapolate: bool = False, warn=None,
+                    max_sigma: float = MAX_SIGMA, **given) -> list[Atmosphere]:
+        """Complete :class:`formats.Atmosphere` objects, ready for any writer, with the 1-sigma
+        uncertainty of every predicted layer quantity (calibrated weights)."""
+        if params is None:
+            params = self.parameters(**given)
+        params = np.atleast_2d(np.asarray(params, dtype=float))
+        check_parameters(params, self.axes)
+        status = self.guard(params, extrapolate, warn)
+        arrays = self.predict_arrays(params, guard=False, warn=warn, uncertainty=self.calibrated, max_sigma=max_sigma)
+        models = [self.assemble(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
+        log_pradk = self.blend.scalar("pradk", params) if self.blend is not None else None
+        if log_pradk is not None:  # the grid's own PRADK, interpolated; elsewhere the writer derives it from Teff
+            for model, value in zip(models, log_pradk):
+                if np.isfinite(value):
+                    model.extra["pradk"] = float(10.0**value)
+        return models
+
+    def atmosphere(self, **given) -> Atmosphere:
+        return self.atmospheres(**given)[0]
 
     def complete(self, out: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
         """Predicted channels (N, D) of ``n`` models plus what the family derives from them:
@@ -316,26 +463,6 @@ class Interpolator:
         if self.family == "marcs":
             out["turbulent_pressure"] = np.zeros_like(out["temperature"])  # zero in every model of the grid
         return out
-
-    def atmospheres(self, params: np.ndarray | None = None, *, extrapolate: bool = False, warn=None,
-                    **given) -> list[Atmosphere]:
-        """Complete :class:`formats.Atmosphere` objects, ready for any writer."""
-        if params is None:
-            params = self.parameters(**given)
-        params = np.atleast_2d(np.asarray(params, dtype=float))
-        check_parameters(params, self.axes)
-        status = self.guard(params, extrapolate, warn)
-        arrays = self.predict_arrays(params, guard=False)
-        models = [self.assemble(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
-        log_pradk = self.blend.scalar("pradk", params) if self.blend is not None else None
-        if log_pradk is not None:  # the grid's own PRADK, interpolated; elsewhere the writer derives it from Teff
-            for model, value in zip(models, log_pradk):
-                if np.isfinite(value):
-                    model.extra["pradk"] = float(10.0**value)
-        return models
-
-    def atmosphere(self, **given) -> Atmosphere:
-        return self.atmospheres(**given)[0]
 
     def assemble(self, row: np.ndarray, arrays: dict[str, np.ndarray], status: int) -> Atmosphere:
         """One :class:`formats.Atmosphere` from a parameter row, its completed arrays (D,) and its
@@ -354,11 +481,11 @@ class Interpolator:
                 radius = math.sqrt(G_CGS * mass * M_SUN / 10.0**logg)
         vmic_table = fixed.get("vmic_by_geometry") or {}
         vmic = vmic_table.get(geometry) or (fixed.get("vmic") or [2.0])[0]
-        layers = {k: v for k, v in arrays.items() if not k.startswith("pp:")}
+        layers = {k: v for k, v in arrays.items() if not k.startswith("pp:") and not k.endswith("_sigma")}
         partial = {}
         if any(k.startswith("pp:") for k in arrays):
             partial["lgPgas"] = np.log10(arrays["gas_pressure"])
-            partial.update({k[3:]: v for k, v in arrays.items() if k.startswith("pp:")})
+            partial.update({k[3:]: v for k, v in arrays.items() if k.startswith("pp:") and not k.endswith("_sigma")})
         if self.family == "atlas9":
             layers["microturbulence"] = np.full(len(self.log_tau), vmic * 1e5)
         reference = self.meta.get("reference", {})
@@ -373,19 +500,31 @@ class Interpolator:
         for key in ("kurucz_h_he", "marcs_xyz", "abundance_scale", "pradk", "marcs_name"):
             extra.pop(key, None)
         extra["innterpol"] = note
-        short = "EXTRAPOLATED" if int(status) == OUTSIDE else "interpolated"
+        sigma = {k[:-6]: v for k, v in arrays.items() if k.endswith("_sigma") and k[:-6] in layers}
+        summary = ""
+        if "temperature" in sigma:
+            relative = 100.0 * sigma["temperature"] / arrays["temperature"]
+            k = int(np.argmax(relative))
+            extra["sigma_t_max_percent"] = float(relative[k])
+            summary = f"max sigma(T) {relative[k]:.2g}% at log tau {self.log_tau[k]:.1f}"
+            extra["sigma_summary"] = summary
+        short = "EXTRAPOLATED" if int(status) == OUTSIDE else ""
         # VTURB= and L/H= as in the CK04 titles: PySME's KrzFile takes the microturbulence
         # from this line (without it, vturb = 0).
         # [M/H] to 0.01 dex, so that readers (innterpol's, PySME's) get back what was predicted.
-        extra["atlas9_title"] = (f"TITLE  [{mh:+.2f}{'a' if am >= 0.2 else ''}] VTURB={vmic:g}  L/H=1.25 "
-                                 f"innterpol {__version__} {short} {weights_name}")[:80]
+        # The uncertainty summary goes here too: a deck has no other free-text line.
+        start = f"TITLE  [{mh:+.2f}{'a' if am >= 0.2 else ''}] VTURB={vmic:g}  L/H=1.25 innterpol"
+        texts = (summary, summary.replace("max ", "")) if summary else ()
+        titles = [" ".join(filter(None, (start, version, short, text))) for version in (__version__, "") for text in texts]
+        titles.append(f"{start} {__version__} {short or 'interpolated'} {weights_name}"[:80])
+        extra["atlas9_title"] = next(t for t in titles if len(t) <= 80)
         # Line 1 of a MARCS file is the model's MARCS name, which the writer builds (Turbospectrum
         # takes a line 1 not starting with 's' or 'p' for another format); the note goes on line 2.
-        extra["marcs_teff_comment"] = f" {note}"
+        extra["marcs_teff_comment"] = f" {note}" + (f"; {summary}" if summary else "")
         extra["status"] = label
         return Atmosphere(teff=teff, logg=logg, mh=mh, am=am, cm=cm, vmic=vmic, geometry=geometry, mass=mass,
                           radius=radius, abundances=abundances, layers=layers, partial_pressures=partial, extra=extra,
-                          source=f"innterpol:{weights_name}")
+                          source=f"innterpol:{weights_name}", uncertainty=sigma)
 
 
 def _scaled(reference: dict, mh: float, am: float) -> np.ndarray:
@@ -402,6 +541,7 @@ def _scaled(reference: dict, mh: float, am: float) -> np.ndarray:
     return eps
 
 
+_REGION_WORDS = {"teff": ("cool", "hot"), "logg": ("low-gravity", "high-gravity"), "mh": ("metal-poor", "metal-rich")}
 _LABELS = {"teff": "Teff", "logg": "log g", "mh": "[M/H]", "am": "[alpha/M]", "cm": "[C/M]"}
 
 

@@ -67,3 +67,39 @@ def unit_label(channel: dict) -> str:
     from .encoding import Channel
 
     return error_unit(Channel.from_dict(channel).error_kind, channel.get("unit", ""))
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two samples (ties ranked by order of appearance, which is
+    exact for the continuous quantities compared here)."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if len(a) < 3:
+        return float("nan")
+    ra = np.argsort(np.argsort(a, kind="stable"), kind="stable").astype(float)
+    rb = np.argsort(np.argsort(b, kind="stable"), kind="stable").astype(float)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    den = np.sqrt(np.sum(ra**2) * np.sum(rb**2))
+    return float(np.sum(ra * rb) / den) if den > 0 else float("nan")
+
+
+#: Multiples of sigma at which the reliability of an uncertainty is tabulated.
+RELIABILITY_K = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+
+
+def calibration(pred: np.ndarray, sigma: np.ndarray, true: np.ndarray, kind: str) -> dict:
+    """How well a 1-sigma uncertainty (M, D) describes the errors of ``pred`` against ``true``:
+    the fractions of depth points with |error| <= 1 and 2 sigma, the rank correlation between
+    each model's largest sigma and its largest |error| (relative for ``log``/``relative``
+    channels), and the fraction within k sigma for :data:`RELIABILITY_K` (a Gaussian gives
+    erf(k / sqrt 2))."""
+    error = np.abs(np.asarray(pred, dtype=float) - true)
+    sigma = np.asarray(sigma, dtype=float)
+    scale = np.abs(true) if kind in ("log", "relative") else 1.0
+    ratio = np.divide(error, sigma, out=np.where(error > 0, np.inf, 0.0), where=sigma > 0)
+    return {
+        "within_1": float(np.mean(ratio <= 1.0)),
+        "within_2": float(np.mean(ratio <= 2.0)),
+        "rank_correlation": rank_correlation((sigma / scale).max(axis=1), (error / scale).max(axis=1)),
+        "reliability": [float(np.mean(ratio <= k)) for k in RELIABILITY_K],
+    }

@@ -126,3 +126,49 @@ def axes_depth_figure(result: dict, log_tau, channel: str, path, unit: str = "%"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def reliability_figure(result: dict, channels, path, title: str = "") -> Path | None:
+    """How often the true value lies within k sigma of innterpol's prediction, against k, per axis
+    of :func:`innterpol_cli.scoring.along_axes` (one panel per channel), beside a Gaussian's
+    erf(k / sqrt 2); the boxes are the goals at 1 and 2 sigma.  None without calibration data."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .metrics import RELIABILITY_K
+
+    parts = {a: p for a, p in result.get("axes", {}).items() if p.get("calibration")}
+    channels = [c for c in channels if any(c in p["calibration"] for p in parts.values())]
+    if not parts or not channels:
+        return None
+    k = np.array(RELIABILITY_K)
+    fig, panels = plt.subplots(1, len(channels), figsize=(4.0 * len(channels), 3.8), sharey=True, squeeze=False)
+    for panel, channel in zip(panels[0], channels):
+        fine = np.linspace(0, k[-1], 100)
+        panel.plot(fine, [math.erf(v / math.sqrt(2)) for v in fine], color="k", ls=":", lw=1, label="Gaussian")
+        for x, (lo, hi) in ((1.0, (0.60, 0.76)), (2.0, (0.90, 0.98))):
+            panel.add_patch(plt.Rectangle((x - 0.08, lo), 0.16, hi - lo, color="tab:green", alpha=0.25, lw=0))
+        for axis, part in parts.items():
+            row = part["calibration"].get(channel)
+            if row:
+                n = part.get("n") or part.get("n_calibration")
+                panel.plot(k, row["reliability"], marker="o", ms=3, lw=1.2,
+                           label=f"along {axis} ({n}; rank corr. {row['rank_correlation']:.2f})")
+        panel.set_title(_pretty(channel), fontsize=10)
+        panel.set_xlabel("k (multiples of innterpol's 1-sigma)")
+        panel.set_ylim(0, 1.02)
+        panel.grid(alpha=0.3)
+        panel.legend(fontsize=6.5, loc="lower right")
+    panels[0][0].set_ylabel("fraction of held-out depth points within k sigma")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -3,7 +3,8 @@ models they never saw, scored per channel, along each axis in turn.
 
 A held-out node is rebuilt along one axis at a time: its own value on that axis is removed and
 the grid values on either side are used (for [M/H], the node's metallicity plane is skipped, so
-the query sits between the planes around it).  innterpol forgets the held-out nodes' grid models
+the query sits between the planes around it).  With calibrated weights, the uncertainty of
+innterpol's rebuilds is scored too (:func:`innterpol_cli.metrics.calibration`).  innterpol forgets the held-out nodes' grid models
 (:meth:`Interpolator.without`); linear interpolation uses the nearest models on either side
 along the same axis, in each quantity's usual representation (log10 of positive quantities).
 """
@@ -14,7 +15,7 @@ import numpy as np
 
 from .encoding import Channel
 from .linear import interpolate as linear_interpolate
-from .metrics import channel_errors, summarize
+from .metrics import calibration, channel_errors, summarize
 
 #: Channels the headline tables show, per family (the rest are in the JSON and --all tables).
 HEADLINE = {
@@ -68,15 +69,33 @@ def along_axes(interp, params: np.ndarray, values: np.ndarray, held: np.ndarray,
         ok = used >= 0
         if not ok.any():
             result["axes"][axis] = {"n": 0}
+            if "innterpol" in methods and forgetful.calibrated:
+                # No linear baseline, but innterpol rebuilds (absent neighbours filled in by the
+                # network): its uncertainty can still be scored there.
+                _, signals = forgetful.predict_with_signals(params[held], widen=j)
+                rows = held[signals.found]
+                if len(rows):
+                    pred, sigma = forgetful.predict_with_sigma(params[rows], widen=j)
+                    result["axes"][axis].update(n_calibration=int(len(rows)), calibration={
+                        ch.name: calibration(pred[:, c], sigma[:, c], values[rows, c], ch.error_kind)
+                        for c, ch in enumerate(interp.codec)})
             continue
         rows = held[ok]
         predictions = {}
+        sigma = None
         if "innterpol" in methods:
-            predictions["innterpol"] = forgetful.predict_physical(params[rows], widen=j)
+            if forgetful.calibrated:
+                predictions["innterpol"], sigma = forgetful.predict_with_sigma(params[rows], widen=j)
+            else:
+                predictions["innterpol"] = forgetful.predict_physical(params[rows], widen=j)
         if "network" in methods:
             predictions["network"] = interp.predict_physical(params[rows], hybrid=False)
         predictions["linear"] = lin[ok]
         result["axes"][axis] = {"n": int(len(rows)), **score(interp.codec, units, values[rows], predictions),
                                 "profile": depth_profile(interp.codec, values[rows], predictions)}
+        if sigma is not None:
+            result["axes"][axis]["calibration"] = {
+                ch.name: calibration(predictions["innterpol"][:, c], sigma[:, c], values[rows, c], ch.error_kind)
+                for c, ch in enumerate(interp.codec)}
         log(f"along {axis}: {len(rows)} held-out nodes rebuilt")
     return result

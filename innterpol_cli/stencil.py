@@ -26,7 +26,11 @@ class Stencils:
     ``index`` (N, S): node row of each slot (0 where absent); ``weight`` (N, S): its weight (0 for
     unused slots; rows not ``found`` are all zero); ``missing`` (N, S): live slots whose node is
     absent (only with ``impute``); ``keys`` (N, S): each slot's flat lattice index; ``spans``
-    (N, P): the axes along which the point is interpolated (more than one grid value used).
+    (N, P): the axes along which the point is interpolated (more than one grid value used);
+    ``axis_weight`` (N, P, 4): each axis's own weights on its 4 positions (slot weights are their
+    products, position ``(slot // 4**(P-1-j)) % 4`` on axis ``j``); ``axis_curve`` and
+    ``axis_slope`` (N, P, 4): per axis, the weights of what the uncertainty measures along it
+    (:meth:`NodeSet._axis`).
     """
 
     index: np.ndarray
@@ -35,6 +39,22 @@ class Stencils:
     missing: np.ndarray
     keys: np.ndarray
     spans: np.ndarray
+    axis_weight: np.ndarray
+    axis_curve: np.ndarray
+    axis_slope: np.ndarray
+    cubic: np.ndarray  # (N, P) whether each axis's stencil is cubic
+    bump: np.ndarray  # (N, P) 4t(1 - t) of the point's place t in its cell along each axis
+
+    def signal_weights(self, j: int, kind: str) -> np.ndarray:
+        """Slot weights (N, S) of axis ``j``'s ``curve`` or ``slope`` signal: the other axes' own
+        weights times axis ``j``'s signal weights."""
+        n, p, _ = self.axis_weight.shape
+        own = self.axis_curve if kind == "curve" else self.axis_slope
+        out = np.ones((n, 4**p))
+        for i in range(p):
+            digit = (np.arange(4**p) // 4 ** (p - 1 - i)) % 4
+            out *= (own if i == j else self.axis_weight)[:, i, digit]
+        return out
 
 
 class NodeSet:
@@ -56,10 +76,16 @@ class NodeSet:
         return np.stack([self.values[j][positions[j]] for j in range(len(positions))], axis=1)
 
     def _axis(self, j: int, x: np.ndarray, expand: bool, cubic: bool):
-        """Per row: 4 positions on axis ``j``, their weights, and whether a stencil exists.
+        """Per row: 4 positions on axis ``j``, their weights, whether a stencil exists, the delta
+        weights and whether the stencil is cubic.
 
         A value on a grid value uses it alone, unless ``expand``: then the neighbouring values
         on either side are used instead (the value itself is treated as missing).
+
+        Two more weight sets measure how uncertain the interpolation along this axis is: ``curve``,
+        for a cubic stencil, cubic minus linear weights (how much the curvature the cubic sees
+        changes the answer; zero for a linear stencil); ``slope``, 4t(1 - t) times the difference
+        of the two inner values (the change across the cell, largest mid-cell, zero on a node).
         """
         grid = self.values[j]
         n = len(grid)
@@ -82,12 +108,17 @@ class NodeSet:
         t = np.divide(x - xs[:, 1], span, out=np.zeros_like(x), where=span > 0)
         w_linear = np.stack([np.zeros_like(x), 1.0 - t, t, np.zeros_like(x)], axis=1)
         w = np.where(use_cubic[:, None], w_cubic, w_linear)
+        slope = (4.0 * t * (1.0 - t))[:, None] * np.array([0.0, -1.0, 1.0, 0.0])
+        curve = np.where(use_cubic[:, None], w_cubic - w_linear, 0.0)
         valid = use_cubic | linear_ok
         if not expand:
             w = np.where(exact[:, None], np.array([0.0, 1.0, 0.0, 0.0]), w)
+            curve = np.where(exact[:, None], 0.0, curve)
+            slope = np.where(exact[:, None], 0.0, slope)
             p = np.where(exact[:, None], on[:, None], p)
             valid |= exact
-        return p, w, valid
+        bump = slope[:, 2]
+        return p, w, valid, curve, slope, use_cubic, bump
 
     def stencils(self, queries: np.ndarray, *, cubic: bool = False, impute: bool = False, fallback: bool = False,
                  widen: int | None = None) -> Stencils:
@@ -105,7 +136,9 @@ class NodeSet:
         n, p = queries.shape
         size = 4**p
         out = Stencils(np.zeros((n, size), dtype=np.intp), np.zeros((n, size)), np.zeros(n, dtype=bool),
-                       np.zeros((n, size), dtype=bool), np.zeros((n, size), dtype=np.intp), np.zeros((n, p), dtype=bool))
+                       np.zeros((n, size), dtype=bool), np.zeros((n, size), dtype=np.intp), np.zeros((n, p), dtype=bool),
+                       np.zeros((n, p, 4)), np.zeros((n, p, 4)), np.zeros((n, p, 4)), np.zeros((n, p), dtype=bool),
+                       np.zeros((n, p)))
         modes = [True, False] if cubic else [False]
         if widen is not None:
             attempts = [(widen, c, m) for m in ([False, True] if impute else [False]) for c in modes]
@@ -151,6 +184,11 @@ class NodeSet:
             out.missing[rows] = absent[ok] if allow_missing else False
             out.keys[rows] = slot_keys[ok]
             out.spans[rows] = np.stack([np.count_nonzero(a[1][ok], axis=1) > 1 for a in axes], axis=1)
+            out.axis_weight[rows] = np.stack([a[1][ok] for a in axes], axis=1)
+            out.axis_curve[rows] = np.stack([a[3][ok] for a in axes], axis=1)
+            out.axis_slope[rows] = np.stack([a[4][ok] for a in axes], axis=1)
+            out.cubic[rows] = np.stack([a[5][ok] & (np.count_nonzero(a[1][ok], axis=1) > 1) for a in axes], axis=1)
+            out.bump[rows] = np.stack([a[6][ok] for a in axes], axis=1)
             out.found[rows] = True
         return out
 
@@ -176,3 +214,33 @@ def row_sums(mask: np.ndarray, weight: np.ndarray, values: np.ndarray, shape) ->
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
     out[rows[starts]] = np.add.reduceat(weighted, starts, axis=0)
     return out
+
+
+class Packed:
+    """The masked slots of N stencils packed to the left of a dense (N, W) layout, W the most
+    slots any row uses, so that weighted sums over slots become one batched matrix product
+    (far faster than scattered sums when several weight sets share the same values)."""
+
+    def __init__(self, mask: np.ndarray):
+        self.n = len(mask)
+        self.rows, self.slots = np.nonzero(mask)
+        counts = np.count_nonzero(mask, axis=1)
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        self.pos = np.arange(len(self.rows)) - starts[self.rows]
+        self.width = int(counts.max(initial=0))
+
+    def values(self, values: np.ndarray) -> np.ndarray:
+        """(nnz, F) values of the masked slots in row-major order -> (N, W, F), zero-padded."""
+        out = np.zeros((self.n, self.width, values.shape[1]))
+        out[self.rows, self.pos] = values
+        return out
+
+    def weights(self, weight: np.ndarray) -> np.ndarray:
+        """Slot weights (..., N, S) -> (..., N, W)."""
+        out = np.zeros(weight.shape[:-2] + (self.n, self.width))
+        out[..., self.rows, self.pos] = weight[..., self.rows, self.slots]
+        return out
+
+    def sums(self, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Weighted sums (K, N, F) of K packed weight sets (K, N, W) over packed values (N, W, F)."""
+        return np.matmul(weights.transpose(1, 0, 2), values).transpose(1, 0, 2)

@@ -165,11 +165,13 @@ class _Progress:
 
 def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, command: str = "",
           checkpoint_dir: str | None = None, resume: bool = False, show_progress: bool = True, log=None,
-          score=None) -> Weights:
+          score=None, calibrate=None) -> Weights:
     """Train on ``grid`` and write the weights file ``output``; returns the weights.
 
-    ``score(weights, grid, test_idx)``, when given, returns the test metrics recorded in the
-    file (the caller evaluates: training imports no inference).
+    ``calibrate(weights, grid, val_idx)``, when given, returns the uncertainty calibration's
+    arrays and summary (:func:`innterpol_cli.uncertainty.fit`), and ``score(weights, grid,
+    test_idx)`` the test metrics recorded in the file (the caller does both: training imports no
+    inference).
     """
     import torch
 
@@ -359,6 +361,10 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     }
     weights = Weights(meta, tensors, mean, scale, grid.params)
     finalize(weights, grid, train_idx, val_idx, log)
+    if calibrate is not None:
+        arrays, summary = calibrate(weights, grid, val_idx)
+        weights.arrays.update(arrays)
+        weights.meta["uncertainty"] = summary
     if score is not None:
         weights.meta["provenance"]["test_metrics"] = score(weights, grid, test_idx)
     save(weights, output)

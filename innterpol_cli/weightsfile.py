@@ -31,7 +31,7 @@ from formats.textio import atomic_output
 
 FORMAT_VERSION = 2
 #: Arrays of the hybrid (see :mod:`innterpol_cli.hybrid`).
-HYBRID_PREFIXES = ("residual/", "zero/", "scalar/")
+HYBRID_PREFIXES = ("residual/", "zero/", "scalar/", "sigma/")
 
 
 class WeightsError(InnterpolError):
@@ -197,7 +197,7 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
     schema.numbers(key(norm, "lo", list, "meta.json 'param_norm'"), "meta.json 'param_norm' 'lo'", n_params)
     schema.numbers(key(norm, "hi", list, "meta.json 'param_norm'"), "meta.json 'param_norm' 'hi'", n_params)
     key(meta, "depth_layer", str, optional=True)
-    for field in ("fixed", "reference", "provenance", "hybrid"):
+    for field in ("fixed", "reference", "provenance", "hybrid", "uncertainty"):
         key(meta, field, dict, optional=True)
     reference = meta.get("reference") or {}
     if "abundances" in reference:
@@ -262,6 +262,17 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
                 schema.fail("array 'zero/mask'", f"has type {mask.dtype}, expected uint8")
         # log10 PRADK is NaN at nodes without one (the writer then derives it from Teff).
         schema.array("scalar/pradk", (count,), finite=False, optional=True)
+        # The uncertainty calibration (innterpol_cli.uncertainty): coefficients per axis, residual
+        # channel, depth band and regression column; the network's own error per channel and depth.
+        from .uncertainty import BAND, n_columns
+
+        shape = (n_params, len(residual_channels), -(-n_depth // BAND), n_columns(n_params))
+        if schema.array("sigma/coef", shape, optional=True) is not None:
+            schema.array("sigma/range", shape + (2,))
+            schema.array("sigma/cap", shape[:3])
+            network = schema.array("sigma/network", (n_channels, n_depth))
+            if np.any(network <= 0):
+                schema.fail("array 'sigma/network'", "has values that are not positive")
 
 
 def _tensor(schema: _Schema, name: str, shape: tuple) -> np.ndarray:

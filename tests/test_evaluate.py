@@ -62,7 +62,10 @@ def test_end_to_end_json_table_and_plots(tiny, tmp_path):
     # Linear interpolation of solar ATLAS9 temperatures across one 250 K gap is good to a few percent.
     assert temperature["linear"]["median"] < 2.0
     pngs = sorted((tmp_path / "plots").glob("*.png"))
-    assert len(pngs) == 8  # one per ATLAS9 channel
+    assert len(pngs) == 9  # one per ATLAS9 channel, and the uncertainty's reliability
+    assert (tmp_path / "plots" / "atlas9-tiny-reliability.png") in pngs
+    calibration = doc["by_axis"]["axes"]["teff"]["calibration"]["temperature"]
+    assert 0 <= calibration["within_1"] <= calibration["within_2"] <= 1
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert not list(tmp_path.glob(".eval.json.*"))
 

@@ -202,13 +202,16 @@ def test_stdout_fits_pipeline_subprocess(atlas9, tmp_path):
 # ------------------------------------------------------------------------------ coverage guard
 
 def test_coverage_guard(atlas9, tmp_path, capsys, monkeypatch):
+    """Inside and near the populated grid the guard speaks through the uncertainty: silent below
+    --max-sigma, a warning with the number, the depths and the reason above it."""
     interp = load(atlas9)
     inside = _inside(atlas9, 1, seed=5)[0]
-    args = dict(zip(interp.axes, inside))
-    code, _, err = run(["predict", "--grid", atlas9, *sum(([f"--{k}", v] for k, v in args.items()), []), "-o", tmp_path / "in.dat"],
-                       capsys, monkeypatch)
+    args = sum(([f"--{k}", v] for k, v in zip(interp.axes, inside)), [])
+    code, _, err = run(["predict", "--grid", atlas9, *args, "-o", tmp_path / "in.dat", "--max-sigma", "50"], capsys, monkeypatch)
     assert code == 0 and "warning" not in err
-    assert "interpolated" in (tmp_path / "in.dat").read_text()
+    assert "innterpol" in (tmp_path / "in.dat").read_text().splitlines()[1]
+    code, _, err = run(["predict", "--grid", atlas9, *args, "-o", tmp_path / "in2.dat", "--max-sigma", "1e-4"], capsys, monkeypatch)
+    assert code == 0 and "warning" in err and "sigma(T) up to" in err and "log tau" in err
 
     hi = interp.nodes[:, 0].max()
     top = interp.nodes[interp.nodes[:, 0] == hi][0]
@@ -217,8 +220,9 @@ def test_coverage_guard(atlas9, tmp_path, capsys, monkeypatch):
     near[0] = hi + 0.5 * (steps[0] if interp.axes[0] != "teff" else np.diff(interp.axis_values[0])[-1])
     assert interp.coverage(near).status[0] == NEAR
     params = sum(([f"--{k}", v] for k, v in zip(interp.axes, near)), [])
-    code, _, err = run(["predict", "--grid", atlas9, *params, "-o", tmp_path / "near.dat"], capsys, monkeypatch)
-    assert "warning" in err and "linear interpolation could not" in err
+    code, _, err = run(["predict", "--grid", atlas9, *params, "-o", tmp_path / "near.dat", "--max-sigma", "1e-4"],
+                       capsys, monkeypatch)
+    assert "warning" in err and "sigma(T) up to" in err and "hot" in err and "few nodes nearby" in err
     _written_or_refused_by_the_check(code, err, tmp_path / "near.dat")
 
     far = top.copy()

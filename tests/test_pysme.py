@@ -81,3 +81,34 @@ def test_marcs_converted_to_atlas9_is_accepted(shared, tmp_path, linelist):
     formats.write(formats.read(shared / "samples" / "marcs" / "sun.mod"), deck, "atlas9")
     wave, flux = synthesize_in_subprocess(deck, linelist, WAVE_RANGE, timeout=300)
     assert np.all(np.isfinite(flux)) and 0.0 < flux.min() < 0.5 and flux.max() <= 1.01
+
+
+@pytest.mark.parametrize("grid,fmt", [("atlas9", "atlas9"), ("marcs", "marcs")])
+def test_uncertainty_summary_line_changes_nothing_for_pysme(tmp_path, linelist, grid, fmt):
+    """A predicted file with innterpol's one-line sigma summary in its header, and the same file
+    with the summary cut out: PySME reads the same atmosphere and gives the same spectrum."""
+    from innterpol_cli.interpolate import load
+    from innterpol_cli.synth import load_atmosphere
+
+    (model,) = load(grid).atmospheres(teff=5777, logg=4.44)
+    with_summary = tmp_path / "with.mod"
+    formats.write([model], with_summary, fmt)
+    lines = with_summary.read_text().splitlines(keepends=True)
+    summary = model.extra["sigma_summary"]
+    assert summary.split(" at ")[0].replace("max ", "") in lines[1]
+    cut = lines[1].split("; max sigma(T)")[0] if fmt == "marcs" else lines[1].split(" max sigma(T)")[0].split(" sigma(T)")[0]
+    without = tmp_path / "without.mod"
+    without.write_text("".join([lines[0], cut.rstrip("\n") + "\n", *lines[2:]]))
+    assert "sigma" not in without.read_text()
+    a, b = load_atmosphere(with_summary, fmt), load_atmosphere(without, fmt)
+    for key in ("teff", "logg", "monh", "vturb"):
+        assert getattr(a, key) == getattr(b, key), key
+    for key in ("temp", "rhox", "xne", "xna", "rho"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:  # two PySME processes at once
+        runs = [pool.submit(synthesize_in_subprocess, path, linelist, WAVE_RANGE, timeout=300) for path in (with_summary, without)]
+        (wave_a, flux_a), (wave_b, flux_b) = (run.result() for run in runs)
+    np.testing.assert_array_equal(wave_a, wave_b)
+    np.testing.assert_array_equal(flux_a, flux_b)

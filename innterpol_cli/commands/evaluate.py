@@ -93,6 +93,13 @@ def evaluate(
         from ..plots import error_figures
 
         written = error_figures(evaluation, plots)
+        if evaluation.by_axis is not None:
+            from ..plots import reliability_figure
+            from ..scoring import HEADLINE
+
+            figure = reliability_figure(evaluation.by_axis, HEADLINE.get(interp.family, ()), plots / f"{interp.name}-reliability.png",
+                                        f"{interp.name}: calibration of the 1-sigma uncertainty on held-out models")
+            written += [figure] if figure else []
         info(f"wrote {len(written)} figure(s) to {plots}")
     if json_out:
         with atomic_output(json_out) as handle:

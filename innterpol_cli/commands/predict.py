@@ -32,6 +32,10 @@ def predict(
     extrapolate: bool = typer.Option(
         False, "--extrapolate", help="Predict beyond one grid step from the populated grid (the header says so)."
     ),
+    max_sigma: str | None = typer.Option(
+        None, "--max-sigma", metavar="PERCENT",
+        help="Warn about models whose 1-sigma uncertainty of T exceeds this many percent at some depth (default 1).",
+    ),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid",
@@ -42,8 +46,11 @@ def predict(
     """Predict model atmospheres with the trained network.
 
     One model from --teff/--logg/..., or one per row of --params. Parameters are checked
-    against the grid: inside it the model is interpolated; within one grid step of it the
-    model is predicted with a warning; farther away the command refuses unless --extrapolate.
+    against the grid: inside it, or within one grid step of its populated nodes, the model is
+    predicted with its calibrated 1-sigma uncertainty, silently unless sigma(T) exceeds
+    --max-sigma percent somewhere (the warning gives the number, the depths and why); farther
+    away the command refuses unless --extrapolate. Files carry the uncertainty: FITS as
+    <QUANTITY>_SIGMA columns, ATLAS9 and MARCS as a one-line summary in their header.
     Every predicted model must pass the physical-consistency check (innterpol check), extrapolated
     ones too: a model that fails is an error naming it and the test. Everything is validated
     before anything is written, and every file is written atomically.
@@ -56,7 +63,7 @@ def predict(
 
     from .. import batch
     from ..console import warn  # both print plain text ("[M/H]" is not Rich markup)
-    from ..interpolate import load
+    from ..interpolate import MAX_SIGMA, load
 
     single = {"teff": teff, "logg": logg, "mh": mh, "am": am, "cm": cm}
     if params is not None and any(v is not None for v in single.values()):
@@ -67,6 +74,9 @@ def predict(
 
     if not output.strip():
         raise batch.BatchError("-o/--output is empty: give a file, '-' for stdout, or a directory ending in '/'")
+    threshold = MAX_SIGMA if max_sigma is None else batch.parse_number(max_sigma, "--max-sigma")
+    if threshold <= 0:
+        raise batch.BatchError(f"--max-sigma: must be a positive percentage, not {max_sigma}")
     to_stdout = output == "-"
     to_directory = not to_stdout and (output.endswith(("/", "\\")) or Path(output).is_dir())
     interp = load(grid)
@@ -83,10 +93,11 @@ def predict(
     with output_lock(output, directory=to_directory, warn=warn):
         if not to_directory and not to_stdout:
             batch.check_writable_file(output, force)  # again, now that no other run can create it
-        _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid)
+        _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid, threshold)
 
 
-def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid) -> None:
+def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid,
+             max_sigma) -> None:
     from pathlib import Path
 
     import numpy as np
@@ -136,7 +147,7 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
 
     # Far extrapolation can overflow: the check below refuses what comes out non-finite.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        atmospheres = interp.atmospheres(job.params, extrapolate=extrapolate, warn=warn)
+        atmospheres = interp.atmospheres(job.params, extrapolate=extrapolate, warn=warn, max_sigma=max_sigma)
     formats.derived_quantities(atmospheres[0], fmt)  # MissingQuantityError, naming the quantity, before any writing
     atmospheres = batch.keep_valid(atmospheres, fmt, job, skip_invalid)
     batch.report_skipped(job.problems, warn)
@@ -153,6 +164,11 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
         where = "stdout" if to_stdout else output
     skipped = f" ({len(job.problems)} bad row{'s' if len(job.problems) != 1 else ''} skipped)" if job.problems else ""
     info(f"wrote {len(atmospheres)} model{'s' if many else ''} as {fmt} to {where}{skipped}")
+    sigmas = [m.extra["sigma_t_max_percent"] for m in atmospheres if "sigma_t_max_percent" in m.extra]
+    if many and sigmas:
+        above = sum(s > max_sigma for s in sigmas)
+        info(f"uncertainty: {above} of {len(sigmas)} models have a max sigma(T) above {max_sigma:g}% "
+             f"(median of the models' max sigma(T): {np.median(sigmas):.2g}%)")
 
 
 def _number(text: str, key: str) -> float:

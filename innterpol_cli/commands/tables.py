@@ -49,9 +49,41 @@ def print_axes(result: dict, title: str, channels=None) -> None:
 
     for axis, part in result.get("axes", {}).items():
         if not part.get("n"):
-            err.print(f"{title}, along {axis}: no held-out node has neighbours on both sides")
+            err.print(f"{title}, along {axis}: no held-out node has grid neighbours on both sides (no linear baseline)")
             continue
         table = _table(f"{title}, rebuilt along {axis}: {part['n']} held-out models (worst = median over models of each "
                        f"model's largest error over depth; green: better than linear)")
         _rows(table, part, channels)
         err.print(table)
+    print_calibration(result, title, channels)
+
+
+#: The ranges a calibrated 1-sigma must meet: fraction within 1 and 2 sigma, rank correlation.
+CALIBRATION_GOALS = {"within_1": (0.60, 0.76), "within_2": (0.90, 0.98), "rank_correlation": (0.5, 1.0)}
+
+
+def print_calibration(result: dict, title: str, channels=None) -> None:
+    """One table of the uncertainty's calibration per axis (:func:`innterpol_cli.metrics.calibration`)."""
+    from rich.table import Table
+
+    from ..console import err
+
+    parts = {axis: part for axis, part in result.get("axes", {}).items() if part.get("calibration")}
+    if not parts:
+        return
+    table = Table(title=f"{title}: calibration of innterpol's 1-sigma on held-out models (goals: 60-76% within 1 sigma, "
+                        f"90-98% within 2 sigma, rank correlation of each model's max sigma and max error >= 0.5; red: missed)")
+    for column in ("axis", "models", "channel", "within 1 sigma", "within 2 sigma", "rank corr."):
+        table.add_column(column, justify="left" if column in ("axis", "channel") else "right")
+    for axis, part in parts.items():
+        names = [n for n in part["calibration"] if channels is None or n in channels]
+        for k, name in enumerate(names):
+            row = part["calibration"][name]
+            cells = []
+            for key in ("within_1", "within_2", "rank_correlation"):
+                lo, hi = CALIBRATION_GOALS[key]
+                text = f"{100 * row[key]:.1f}%" if key != "rank_correlation" else f"{row[key]:.2f}"
+                cells.append(text if lo <= row[key] <= hi else f"[red]{text}[/red]")
+            models = part.get("n") or part.get("n_calibration")
+            table.add_row(axis if k == 0 else "", str(models) if k == 0 else "", name, *cells, end_section=k == len(names) - 1)
+    err.print(table)

@@ -35,8 +35,16 @@ def train(
     checkpoint_dir: Path | None = typer.Option(None, help="Where to keep checkpoints (default: OUTPUT.ckpt/)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the checkpoint."),
     force: bool = typer.Option(False, "--force", help="Replace an existing weights file."),
+    calibrate_only: bool = typer.Option(
+        False, "--calibrate-only",
+        help="Do not train: fit the uncertainty calibration of the existing weights -o on these grid files "
+             "(their recorded validation nodes), re-score the test nodes and rewrite the file.",
+    ),
 ) -> None:
-    """Train the auto-encoder and the parameter network on a grid; write one weights file."""
+    """Train the auto-encoder and the parameter network on a grid; write one weights file.
+
+    The file holds the network, the hybrid's residuals at every grid node and the uncertainty
+    calibration (fitted on the validation nodes)."""
     with _stop_soon_after_interrupt():
         # torch comes with the `train` extra: without it the command fails here (cli.missing_extra
         # names the extra), not after reading the grid.
@@ -50,6 +58,9 @@ def train(
         from ..train import train as run
         from .tables import print_axes
 
+        if calibrate_only:
+            _calibrate_only(paths, grid, output)
+            return
         if output.exists() and not force and not resume:
             raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
         cfg = TrainConfig.resolve(
@@ -71,10 +82,61 @@ def train(
             info(f"scoring {len(test_idx)} held-out test nodes along each axis ...")
             return along_axes(Interpolator(weights), data.params, data.values, test_idx, log=info)
 
+        def calibrate(weights, data, val_idx):
+            from ..uncertainty import CalibrationError, fit
+
+            info(f"calibrating the uncertainty on {len(val_idx)} validation nodes ...")
+            try:
+                return fit(Interpolator(weights), data.params, data.values, val_idx, log=info)
+            except CalibrationError as exc:
+                warn(f"no uncertainty calibration: {exc}; predictions from these weights carry no sigma")
+                return {}, {"skipped": str(exc)}
+
         weights = run(data, cfg, str(output), grid_name=grid, command=command, checkpoint_dir=str(ckpt), resume=resume,
-                      show_progress=True, log=info, score=score)
+                      show_progress=True, log=info, score=score, calibrate=calibrate)
         print_axes(weights.meta["provenance"].get("test_metrics", {}), grid, HEADLINE.get(data.family.name))
         info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
+
+
+def _calibrate_only(paths: list[str], grid: str, output: Path) -> None:
+    """Fit the uncertainty calibration of the weights file ``output`` on its grid's validation
+    nodes, re-score its test nodes, and replace the file atomically."""
+    import numpy as np
+
+    from ..console import info, warn
+    from ..evaluate import EvaluateError, _keys
+    from ..grid import build_grid, family_for_format, read_grid_files
+    from ..interpolate import Interpolator
+    from ..scoring import HEADLINE, along_axes
+    from ..uncertainty import fit
+    from ..weightsfile import load, save
+    from .tables import print_axes
+
+    weights = load(output)
+    if weights.arrays is None or "residual/nodes" not in weights.arrays:
+        raise EvaluateError(f"{output}: these weights have no hybrid arrays to calibrate (retrain them)")
+    info(f"reading grid files for {grid} ...")
+    models, fmt, report = read_grid_files(paths)
+    data = build_grid(models, family_for_format(fmt), report, warn=warn)
+    provenance = weights.meta.get("provenance", {})
+    if provenance.get("data_hash") and provenance["data_hash"] != data.data_hash:
+        raise EvaluateError(f"{output}: the grid files differ from those the weights were trained on (data hash)")
+    index = {k: i for i, k in enumerate(_keys(data.params))}
+    rows = {}
+    for split in ("validation_nodes", "test_nodes"):
+        found = [index.get(k) for k in _keys(provenance.get(split) or [])]
+        if not found or any(i is None for i in found):
+            raise EvaluateError(f"{output}: its recorded {split.replace('_', ' ')} are not all in the grid files")
+        rows[split] = np.array(found)
+    arrays, summary = fit(Interpolator(weights), data.params, data.values, rows["validation_nodes"], log=info)
+    weights.arrays.update(arrays)
+    summary["command"] = "innterpol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    weights.meta["uncertainty"] = summary
+    info(f"scoring {len(rows['test_nodes'])} held-out test nodes along each axis ...")
+    provenance["test_metrics"] = along_axes(Interpolator(weights), data.params, data.values, rows["test_nodes"], log=info)
+    save(weights, output)
+    print_axes(provenance["test_metrics"], grid, HEADLINE.get(data.family.name))
+    info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
 
 
 #: Seconds Ctrl-C gets to stop training through KeyboardInterrupt before the process is ended.

@@ -1,0 +1,259 @@
+"""A calibrated 1-sigma uncertainty for every predicted depth point (numpy only).
+
+What it is made of (:class:`~innterpol_cli.hybrid.Signals`, all in each channel's standard
+representation, e.g. log10 T), per axis a point is interpolated along:
+
+* ``curve``: where the axis stencil is cubic, |cubic - linear interpolation| (the curvature the
+  grid shows there; 0 for a linear stencil);
+* ``slope``: the change across the grid cell times 4t(1 - t) (largest mid-cell, 0 on a node);
+* ``network``: |network - its own stencil|, the curvature the stencil misses by the network's
+  account;
+* ``rough``: the |weight|-weighted spread of the network's residuals over the stencil's nodes
+  (an irregular grid model nearby shows up here);
+* ``absent``: the summed |weight| of stencil nodes absent from the grid (filled in by the network);
+* whether the axis stencil is cubic.
+
+The signals are spread over +-1 depth point (fronts move in depth between grid models).  Per
+axis, channel and band of :data:`BAND` depths, log10 sigma is a linear function of the log10 of
+the four signals (coefficients >= 0: more signal never means less uncertainty), of ``absent``
+and of the cubic flag, fitted by least squares to log10 |error| of the validation nodes, each
+rebuilt along that axis with every validation node forgotten (as the test nodes are for
+evaluation).  A split-conformal factor then puts the validation points as near as one number can
+to 68% within 1 sigma and 94% within 2 sigma (it minimises the larger of |cov1 - 0.68| / 0.08
+and |cov2 - 0.94| / 0.04).  A point interpolated along several axes adds the axes' variances.
+Where no stencil exists (beyond the populated grid), sigma is the network's own held-out error
+(the 68th percentile of |network - grid| on the validation nodes): not calibrated there.
+
+An axis with no validation node to rebuild along it (CK04's [alpha/M]: three values that no node
+has on both sides) borrows the median coefficients of the other axes; the weights record it
+(``meta["uncertainty"]["borrowed"]``).  The arrays are ``sigma/*`` in the weights file
+(tens of kB).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from formats.errors import InnterpolError
+
+from .hybrid import Signals
+
+
+class CalibrationError(InnterpolError):
+    """Too few validation nodes to calibrate the uncertainty on."""
+
+#: Coverage aimed for at 1 and 2 sigma, and the half-widths of the accepted ranges.
+TARGET_1, TARGET_2 = 0.68, 0.945
+TOLERANCE_1, TOLERANCE_2 = 0.08, 0.04
+#: Depth points per calibration band.
+BAND = 6
+#: Standard-unit floor (int16 residual coding is good to about 1e-5 dex), and the offset of
+#: the log10 signals.
+FLOOR = 1e-5
+EPS = 1e-7
+#: Depth points on either side whose signal counts at a depth.
+REACH = 1
+#: Regression columns: intercept, log10 of the four signals, absent weight, cubic flag, then
+#: each parameter (network-scaled to [-1, 1]) and its square.
+SIGNALS = ("curve", "slope", "network", "rough")
+COLUMNS = ("intercept",) + SIGNALS + ("absent", "cubic")
+NONNEGATIVE = (1, 2, 3, 4, 5)
+
+
+def n_columns(n_axes: int) -> int:
+    return len(COLUMNS) + 2 * n_axes
+#: The quantile of log10 |error| the regression follows (the conformal factor then scales it).
+QUANTILE = 0.8
+#: Ridge strength of the regression (relative to the data's weight).
+RIDGE = 0.01
+#: Fewest rebuilds an axis is calibrated on.
+MIN_REBUILDS = 30
+
+
+def spread(signal: np.ndarray, n_depth: int, reach: int = REACH) -> np.ndarray:
+    """Per channel, the largest signal within ``reach`` depth points (..., F) -> (..., F)."""
+    if reach <= 0:
+        return signal
+    shape = signal.shape
+    x = signal.reshape(shape[:-1] + (-1, n_depth))
+    out = x.copy()
+    for k in range(1, reach + 1):
+        out[..., k:] = np.maximum(out[..., k:], x[..., :-k])
+        out[..., :-k] = np.maximum(out[..., :-k], x[..., k:])
+    return out.reshape(shape)
+
+
+def _terms(signals: Signals, j: int, n_depth: int, x: np.ndarray):
+    """The regression columns of the points' signals along axis ``j`` and their scaled parameters
+    ``x`` (N, P), each (N, F) or (N, 1), in :func:`n_columns` order."""
+    # The axis signals as they would be mid-cell (they vanish towards a node as 4t(1 - t) does;
+    # sigma is multiplied by that factor instead, see Calibration.sigma).
+    bump = np.maximum(signals.bump[:, j:j + 1], 1e-3)
+    own = {"curve": signals.curve[:, j] / bump, "slope": signals.slope[:, j] / bump, "network": signals.network,
+           "rough": signals.rough}
+    yield np.ones((len(x), 1))
+    for k in SIGNALS:
+        yield np.log10(spread(own[k], n_depth) + EPS)
+    yield signals.missing[:, None]
+    yield signals.cubic[:, j:j + 1].astype(float)
+    for i in range(x.shape[1]):
+        yield x[:, i:i + 1]
+    for i in range(x.shape[1]):
+        yield x[:, i:i + 1] ** 2
+
+
+def design(signals: Signals, j: int, n_depth: int, x: np.ndarray) -> np.ndarray:
+    """Regression columns (K, N, F) (see :func:`_terms`)."""
+    shape = (len(x), signals.curve.shape[2])
+    return np.stack([np.broadcast_to(t, shape) for t in _terms(signals, j, n_depth, x)])
+
+
+def conformal_factor(ratio: np.ndarray) -> float:
+    """The factor k on |error| / sigma ratios that minimises max(|cov(k) - 0.68| / 0.08,
+    |cov(2k) - 0.94| / 0.04)."""
+    r = np.sort(ratio)
+    if not len(r):
+        return 1.0
+    candidates = np.quantile(r, np.linspace(0.3, 0.995, 400))
+    candidates = candidates[candidates > 0]
+    if not len(candidates):
+        return 1.0
+    cov1 = np.searchsorted(r, candidates, side="right") / len(r)
+    cov2 = np.searchsorted(r, 2.0 * candidates, side="right") / len(r)
+    cost = np.maximum(np.abs(cov1 - TARGET_1) / TOLERANCE_1, np.abs(cov2 - TARGET_2) / TOLERANCE_2)
+    return float(candidates[int(np.argmin(cost))])
+
+
+def _constrained_lstsq(columns: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted least squares with the :data:`NONNEGATIVE` coefficients kept >= 0 (a column whose
+    coefficient comes out negative is dropped and the rest refitted) and constant columns dropped."""
+    use = [0] + [k for k in range(1, columns.shape[1]) if np.ptp(columns[:, k]) > 0]
+    root = np.sqrt(weight)[:, None]
+    beta = np.zeros(columns.shape[1])
+    while True:
+        # A light ridge on every column but the intercept keeps collinear columns from trading
+        # large coefficients of opposite sign (harmless on the data, wild off it).
+        a = columns[:, use] * root
+        ridge = RIDGE * np.sqrt(np.sum(weight)) * np.diag([0.0] + [1.0] * (len(use) - 1))
+        solution, *_ = np.linalg.lstsq(np.vstack([a, ridge]), np.concatenate([y * root[:, 0], np.zeros(len(use))]),
+                                       rcond=None)
+        negative = [k for k, b in zip(use, solution) if k in NONNEGATIVE and b < 0]
+        if not negative:
+            break
+        use.remove(min(negative, key=lambda k: solution[use.index(k)]))
+    beta[use] = solution
+    return beta
+
+
+def fit_band(columns: np.ndarray, error: np.ndarray, quantile: float = QUANTILE, iterations: int = 12) -> np.ndarray:
+    """Coefficients (K,) of log10 sigma for one channel and band: linear quantile regression of
+    log10 |error| at ``quantile`` (iteratively reweighted least squares on the pinball loss,
+    started from least squares), signal coefficients >= 0."""
+    y = np.log10(np.maximum(error, FLOOR))
+    beta = _constrained_lstsq(columns, y, np.ones(len(y)))
+    for _ in range(iterations):
+        r = y - columns @ beta
+        weight = np.where(r > 0, quantile, 1.0 - quantile) / np.maximum(np.abs(r), 1e-3)
+        beta = _constrained_lstsq(columns, y, weight)
+    return beta
+
+
+class Calibration:
+    """The stored calibration: sigma in standard units from :class:`Signals`."""
+
+    def __init__(self, arrays: dict[str, np.ndarray]):
+        coef = np.asarray(arrays["sigma/coef"], dtype=float)  # (P, H, bands, K)
+        limits = np.asarray(arrays["sigma/range"], dtype=float)  # (P, H, bands, K, 2)
+        self.network = np.asarray(arrays["sigma/network"], dtype=float)  # (C, D) every channel
+        n_depth = self.network.shape[1]
+        band = np.minimum(np.arange(n_depth) // BAND, coef.shape[2] - 1)
+        # (P, K, H * D): each depth takes its band's coefficients and column ranges
+        self.coef = coef[:, :, band].transpose(0, 3, 1, 2).reshape(coef.shape[0], coef.shape[3], -1)
+        limits = limits[:, :, band].transpose(0, 3, 1, 2, 4).reshape(coef.shape[0], coef.shape[3], -1, 2)
+        self.low, self.high = limits[..., 0], limits[..., 1]
+        # (P, H * D): log10 of the largest |error| / 4t(1 - t) the calibration saw
+        self.cap = np.asarray(arrays["sigma/cap"], dtype=float)[:, :, band].reshape(coef.shape[0], -1)
+
+    @staticmethod
+    def present(arrays: dict | None) -> bool:
+        return bool(arrays) and "sigma/coef" in arrays
+
+    def sigma(self, signals: Signals, channels: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """1-sigma (N, F) of the blended channels (flattened like the blend) in standard units, for
+        points with scaled parameters ``x`` (N, P)."""
+        n, p, f = signals.curve.shape
+        n_depth = self.network.shape[1]
+        var = np.full((n, f), FLOOR**2)
+        for j in range(p):
+            spans = signals.bump[:, j] > 0
+            if not spans.any():
+                continue
+            # Each column is held to the range the calibration saw (no extrapolated regression);
+            # sigma then shrinks towards a node as 4t(1 - t).
+            terms = _terms(signals.take(spans), j, n_depth, x[spans])
+            log_sigma = sum(c * np.clip(t, lo, hi) for c, t, lo, hi in zip(self.coef[j], terms, self.low[j], self.high[j]))
+            # No sigma beyond the largest error the calibration saw along this axis.
+            var[spans] += (signals.bump[spans, j:j + 1] * 10.0 ** np.minimum(log_sigma, self.cap[j])) ** 2
+        net = self.network[channels].reshape(-1)
+        return np.where(signals.found[:, None], np.sqrt(var), net[None])
+
+
+def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log=None) -> tuple[dict, dict]:
+    """Calibration arrays and a summary for ``interp`` (an :class:`~innterpol_cli.interpolate.Interpolator`
+    with a hybrid) from the grid (``params`` (N, P), physical ``values`` (N, C, D)) and its
+    validation rows.  Each validation node is rebuilt along each axis with every validation node
+    forgotten."""
+    log = log or (lambda message: None)
+    val_idx = np.asarray(val_idx, dtype=int)
+    channels = interp.blend.channels
+    n_depth = len(interp.log_tau)
+    n_bands = -(-n_depth // BAND)
+    p = len(interp.axes)
+    truth = np.stack([ch.standard(values[val_idx, c]) for c, ch in enumerate(interp.codec)], axis=1)  # (V, C, D)
+    network = interp.predict_physical(params[val_idx], hybrid=False)
+    network = np.stack([ch.standard(network[:, c]) for c, ch in enumerate(interp.codec)], axis=1)
+    net_sigma = np.maximum(np.quantile(np.abs(network - truth), TARGET_1, axis=0), FLOOR)  # (C, D)
+    forgetful = interp.without(params[val_idx])
+    k = n_columns(p)
+    coef = np.full((p, len(channels), n_bands, k), np.nan)
+    limits = np.zeros((p, len(channels), n_bands, k, 2))
+    cap = np.zeros((p, len(channels), n_bands))
+    x = interp.scaling(params[val_idx])
+    counts: dict[str, int] = {}
+    for j, axis in enumerate(interp.axes):
+        pred, signals = forgetful.predict_with_signals(params[val_idx], widen=j)
+        rows = np.where(signals.found)[0]
+        counts[axis] = int(len(rows))
+        log(f"uncertainty along {axis}: {len(rows)} validation nodes rebuilt "
+            f"({int(np.sum(signals.cubic[rows, j]))} cubic, {int(np.sum(signals.missing[rows] > 0))} with absent nodes)")
+        if len(rows) < MIN_REBUILDS:
+            continue
+        standard = np.stack([interp.codec[c].standard(pred[rows, c]) for c in channels], axis=1)
+        # sigma = 4t(1 - t) 10**(regression): the regression is fitted to |error| / 4t(1 - t)
+        error = np.abs(standard - truth[rows][:, channels]) / signals.bump[rows, j][:, None, None]  # (M, H, D)
+        columns = design(signals.take(rows), j, n_depth, x[rows]).reshape(k, len(rows), len(channels), n_depth)
+        for h in range(len(channels)):
+            fitted = np.empty((len(rows), n_depth))
+            for b in range(n_bands):
+                depths = slice(b * BAND, min((b + 1) * BAND, n_depth))
+                block = columns[:, :, h, depths].reshape(k, -1).T
+                coef[j, h, b] = fit_band(block, error[:, h, depths].ravel())
+                limits[j, h, b, :, 0], limits[j, h, b, :, 1] = block.min(axis=0), block.max(axis=0)
+                cap[j, h, b] = np.log10(max(error[:, h, depths].max(), FLOOR))
+                fitted[:, depths] = (10.0 ** (block @ coef[j, h, b])).reshape(len(rows), -1)
+            # One conformal factor per axis and channel, over every depth: what is evaluated.
+            coef[j, h, :, 0] += np.log10(conformal_factor((error[:, h] / np.sqrt(fitted**2 + FLOOR**2)).ravel()))
+    borrowed = [axis for j, axis in enumerate(interp.axes) if np.isnan(coef[j, 0, 0, 0])]
+    fitted = coef[[j for j in range(p) if interp.axes[j] not in borrowed]]
+    if not len(fitted):
+        raise CalibrationError(f"no axis has {MIN_REBUILDS} validation nodes to rebuild along it: nothing to calibrate "
+                               f"the uncertainty on")
+    for j, axis in enumerate(interp.axes):
+        if axis in borrowed:
+            coef[j] = np.median(fitted, axis=0)
+            others = [i for i in range(p) if interp.axes[i] not in borrowed]
+            limits[j], cap[j] = np.median(limits[others], axis=0), np.median(cap[others], axis=0)
+    arrays = {"sigma/coef": coef, "sigma/range": limits, "sigma/cap": cap, "sigma/network": net_sigma}
+    summary = {"method": "log-linear in per-axis stencil signals, split-conformal on validation nodes",
+               "validation_rebuilds": counts, "borrowed": borrowed}
+    return arrays, summary
