@@ -69,7 +69,7 @@ class StandIn:
     def coverage(self, params):
         return SimpleNamespace(status=np.zeros(len(params), dtype=int), nearest=np.asarray(params))
 
-    def atmospheres(self, params, extrapolate=False, warn=None):
+    def atmospheres(self, params, extrapolate=False, warn=None, max_sigma=1.0):
         return [self.models[i % len(self.models)].copy() for i in range(len(params))]
 
 
