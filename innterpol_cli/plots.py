@@ -120,12 +120,7 @@ def axes_depth_figure(result: dict, log_tau, channel: str, path, unit: str = "%"
         panel.set_yscale("log")
     panels[0][0].set_ylabel(f"|error| of {channel} [{unit}]")
     panels[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def reliability_figure(result: dict, channels, path, title: str = "") -> Path | None:
@@ -166,6 +161,13 @@ def reliability_figure(result: dict, channels, path, title: str = "") -> Path | 
     panels[0][0].set_ylabel("fraction of held-out depth points within k sigma")
     if title:
         fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def _save(fig, path) -> Path:
+    """Lay out, write (making the directory) and close a figure."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
