@@ -289,7 +289,7 @@ class Interpolator:
         physical units (see :mod:`innterpol_cli.uncertainty`)."""
         if not self.calibrated:
             raise WeightsError(f"{self.weights.path}: these weights carry no uncertainty calibration; add one with "
-                               f"`innterpol train --calibrate-only -o {Path(self.weights.path).name} GRID-FILES`")
+                               f"`innterpol train --calibrate-only --grid {self.name} GRID-FILES -o {Path(self.weights.path).name}`")
         params = np.atleast_2d(np.asarray(params, dtype=float))
         out, signals = self.predict_with_signals(params, widen)
         return out, self._sigma(params, out, signals)

@@ -223,3 +223,28 @@ def test_pca_baseline_from_a_second_weights_file(tiny, tmp_path):
     doc = json.loads(result.stdout)
     assert doc["methods"] == ["innterpol", "network", "linear", "pca"]
     assert doc["channels"]["temperature"]["pca"]["max"] > 0
+
+
+def test_calibrate_only_adds_the_uncertainty_to_existing_weights(tiny, tmp_path):
+    """train --calibrate-only refits the sigma arrays of a weights file from its grid files and
+    its recorded validation nodes, and changes nothing else."""
+    import numpy as np
+
+    from innterpol_cli.weightsfile import load, save
+
+    weights_path, grid_file = tiny
+    weights = load(weights_path)
+    weights.arrays = {k: v for k, v in weights.arrays.items() if not k.startswith("sigma/")}
+    save(weights, tmp_path / "plain.npz")
+    result = innterpol("train", "--calibrate-only", "--grid", "atlas9-tiny", grid_file, "-o", tmp_path / "plain.npz",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "calibration of innterpol's 1-sigma" in result.stderr
+    again = load(tmp_path / "plain.npz")
+    assert "sigma/coef" in again.arrays and "--calibrate-only" in again.meta["uncertainty"]["command"]
+    for key, value in weights.tensors.items():
+        np.testing.assert_array_equal(again.tensors[key], value)
+    np.testing.assert_array_equal(again.arrays["residual/q"], weights.arrays["residual/q"])
+    other = innterpol("train", "--calibrate-only", "--grid", "atlas9-tiny", grid_file, "-o", tmp_path / "missing.npz",
+                      cwd=tmp_path)
+    assert other.returncode != 0 and len(other.stderr.strip().splitlines()) == 1 and "not found" in other.stderr

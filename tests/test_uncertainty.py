@@ -279,3 +279,15 @@ def test_bad_max_sigma_is_one_line(value, tmp_path, capsys, monkeypatch):
     code, out, err = run_cli(["predict", "--teff", "5777", "--logg", "4.44", "-o", tmp_path / "x.mod", "--max-sigma", value],
                              capsys, monkeypatch)
     assert code != 0 and out == "" and len(err.strip().splitlines()) == 1 and "--max-sigma" in err
+
+
+def test_weights_without_a_calibration_still_predict(tmp_path):
+    weights = load_weights(load("marcs").weights.path)
+    weights.arrays = {k: v for k, v in weights.arrays.items() if not k.startswith("sigma/")}
+    save(weights, tmp_path / "plain.npz")
+    interp = Interpolator(load_weights(tmp_path / "plain.npz"))
+    assert not interp.calibrated
+    with pytest.raises(WeightsError, match="--calibrate-only"):
+        interp.predict_arrays(teff=5777, logg=4.44, uncertainty=True)
+    (model,) = interp.atmospheres(teff=5777, logg=4.44)
+    assert model.uncertainty == {} and "sigma_summary" not in model.extra
