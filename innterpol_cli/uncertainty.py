@@ -62,8 +62,10 @@ NONNEGATIVE = (1, 2, 3, 4, 5)
 
 def n_columns(n_axes: int) -> int:
     return len(COLUMNS) + 2 * n_axes
-#: The quantile of log10 |error| the regression follows (the conformal factor then scales it).
+#: The quantile of log10 |error| the regression follows (the conformal factor then scales it):
+#: per axis and channel, the one of QUANTILES that calibrates the validation nodes best.
 QUANTILE = 0.8
+QUANTILES = (0.5, 0.65, 0.8)
 #: Ridge strength of the regression (relative to the data's weight).
 RIDGE = 0.01
 #: Fewest rebuilds an axis is calibrated on.
@@ -108,20 +110,23 @@ def design(signals: Signals, j: int, n_depth: int, x: np.ndarray) -> np.ndarray:
     return np.stack([np.broadcast_to(t, shape) for t in _terms(signals, j, n_depth, x)])
 
 
-def conformal_factor(ratio: np.ndarray) -> float:
-    """The factor k on |error| / sigma ratios that minimises max(|cov(k) - 0.68| / 0.08,
-    |cov(2k) - 0.94| / 0.04)."""
+def conformal(ratio: np.ndarray) -> tuple[float, float]:
+    """The factor k on |error| / sigma ratios that minimises the cost max(|cov(k) - TARGET_1| /
+    TOLERANCE_1, |cov(2k) - TARGET_2| / TOLERANCE_2), and that cost."""
     r = np.sort(ratio)
-    if not len(r):
-        return 1.0
-    candidates = np.quantile(r, np.linspace(0.3, 0.995, 400))
+    candidates = np.quantile(r, np.linspace(0.3, 0.995, 400)) if len(r) else np.zeros(0)
     candidates = candidates[candidates > 0]
     if not len(candidates):
-        return 1.0
+        return 1.0, np.inf
     cov1 = np.searchsorted(r, candidates, side="right") / len(r)
     cov2 = np.searchsorted(r, 2.0 * candidates, side="right") / len(r)
     cost = np.maximum(np.abs(cov1 - TARGET_1) / TOLERANCE_1, np.abs(cov2 - TARGET_2) / TOLERANCE_2)
-    return float(candidates[int(np.argmin(cost))])
+    best = int(np.argmin(cost))
+    return float(candidates[best]), float(cost[best])
+
+
+def conformal_factor(ratio: np.ndarray) -> float:
+    return conformal(ratio)[0]
 
 
 def _constrained_lstsq(columns: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -220,6 +225,7 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
     cap = np.zeros((p, len(channels), n_bands))
     x = interp.scaling(params[val_idx])
     counts: dict[str, int] = {}
+    chosen: dict[str, dict[str, float]] = {}
     for j, axis in enumerate(interp.axes):
         pred, signals = forgetful.predict_with_signals(params[val_idx], widen=j)
         rows = np.where(signals.found)[0]
@@ -232,17 +238,27 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
         # sigma = 4t(1 - t) 10**(regression): the regression is fitted to |error| / 4t(1 - t)
         error = np.abs(standard - truth[rows][:, channels]) / signals.bump[rows, j][:, None, None]  # (M, H, D)
         columns = design(signals.take(rows), j, n_depth, x[rows]).reshape(k, len(rows), len(channels), n_depth)
+        chosen[axis] = {}
         for h in range(len(channels)):
-            fitted = np.empty((len(rows), n_depth))
-            for b in range(n_bands):
+            blocks = [columns[:, :, h, b * BAND:(b + 1) * BAND].reshape(k, -1).T for b in range(n_bands)]
+            for b, block in enumerate(blocks):
                 depths = slice(b * BAND, min((b + 1) * BAND, n_depth))
-                block = columns[:, :, h, depths].reshape(k, -1).T
-                coef[j, h, b] = fit_band(block, error[:, h, depths].ravel())
                 limits[j, h, b, :, 0], limits[j, h, b, :, 1] = block.min(axis=0), block.max(axis=0)
                 cap[j, h, b] = np.log10(max(error[:, h, depths].max(), FLOOR))
-                fitted[:, depths] = (10.0 ** (block @ coef[j, h, b])).reshape(len(rows), -1)
-            # One conformal factor per axis and channel, over every depth: what is evaluated.
-            coef[j, h, :, 0] += np.log10(conformal_factor((error[:, h] / np.sqrt(fitted**2 + FLOOR**2)).ravel()))
+            # The regression quantile that, after its conformal factor (one per axis and channel,
+            # over every depth: what is evaluated), comes nearest the targets on these nodes.
+            best = None
+            for quantile in QUANTILES:
+                betas = np.array([fit_band(block, error[:, h, b * BAND:(b + 1) * BAND].ravel(), quantile)
+                                  for b, block in enumerate(blocks)])
+                fitted = np.concatenate([(10.0 ** (block @ beta)).reshape(len(rows), -1) for block, beta in zip(blocks, betas)],
+                                        axis=1)
+                factor, cost = conformal((error[:, h] / np.sqrt(fitted**2 + FLOOR**2)).ravel())
+                if best is None or cost < best[0] - 1e-9:
+                    best = (cost, quantile, betas, factor)
+            coef[j, h] = best[2]
+            coef[j, h, :, 0] += np.log10(best[3])
+            chosen[axis][interp.codec[channels[h]].name] = best[1]
     borrowed = [axis for j, axis in enumerate(interp.axes) if np.isnan(coef[j, 0, 0, 0])]
     fitted = coef[[j for j in range(p) if interp.axes[j] not in borrowed]]
     if not len(fitted):
@@ -255,5 +271,5 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
             limits[j], cap[j] = np.median(limits[others], axis=0), np.median(cap[others], axis=0)
     arrays = {"sigma/coef": coef, "sigma/range": limits, "sigma/cap": cap, "sigma/network": net_sigma}
     summary = {"method": "log-linear in per-axis stencil signals, split-conformal on validation nodes",
-               "validation_rebuilds": counts, "borrowed": borrowed}
+               "validation_rebuilds": counts, "borrowed": borrowed, "quantiles": chosen}
     return arrays, summary
