@@ -72,6 +72,12 @@ def _keys(params: np.ndarray) -> list[tuple]:
     return [tuple(np.round(p, 4)) for p in np.asarray(params, dtype=float)]
 
 
+def node_rows(params: np.ndarray, nodes) -> list[int | None]:
+    """The row of ``params`` holding each of ``nodes`` (parameters recorded in a weights file), or None."""
+    index = {k: i for i, k in enumerate(_keys(params))}
+    return [index.get(k) for k in _keys(nodes)]
+
+
 def check_grid_files(interp, grid: GridData) -> list[str]:
     """The grid files must be of the weights' family and depth scale; a different data hash is a note."""
     if grid.family.name != interp.family:
@@ -98,8 +104,7 @@ def test_split(interp, grid: GridData) -> Setup:
     test_nodes = interp.meta.get("provenance", {}).get("test_nodes") or []
     if not test_nodes:
         raise EvaluateError(f"the weights {interp.name!r} record no test nodes: pass --truth FILES")
-    index = {k: i for i, k in enumerate(_keys(grid.params))}
-    found = [index.get(k) for k in _keys(test_nodes)]
+    found = node_rows(grid.params, test_nodes)
     missing = sum(i is None for i in found)
     if missing == len(found):
         raise EvaluateError(f"none of the weights' {len(found)} test nodes is in the grid files: pass the files the "

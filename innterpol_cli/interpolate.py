@@ -287,16 +287,20 @@ class Interpolator:
     def predict_with_sigma(self, params: np.ndarray, widen: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`predict_physical` (hybrid) and its calibrated 1-sigma uncertainty (N, C, D), both in
         physical units (see :mod:`innterpol_cli.uncertainty`)."""
+        out, signals = self.predict_with_signals(params, widen)
+        return out, self.sigma(params, out, signals)
+
+    def _require_calibration(self) -> None:
         if not self.calibrated:
             raise WeightsError(f"{self.weights.path}: these weights carry no uncertainty calibration; add one with "
                                f"`innterpol train --calibrate-only --grid {self.name} GRID-FILES -o {Path(self.weights.path).name}`")
-        params = np.atleast_2d(np.asarray(params, dtype=float))
-        out, signals = self.predict_with_signals(params, widen)
-        return out, self._sigma(params, out, signals)
 
-    def _sigma(self, params: np.ndarray, out: np.ndarray, signals: Signals) -> np.ndarray:
-        """Physical 1-sigma (N, C, D) of predictions ``out`` from their signals: each channel's
-        standard-unit sigma mapped through its transform (half the interval y +- sigma)."""
+    def sigma(self, params: np.ndarray, out: np.ndarray, signals: Signals) -> np.ndarray:
+        """Physical 1-sigma (N, C, D) of predictions ``out`` at ``params`` from their signals
+        (:meth:`predict_with_signals`): each channel's standard-unit sigma mapped through its
+        transform (half the interval y +- sigma)."""
+        self._require_calibration()
+        params = np.atleast_2d(np.asarray(params, dtype=float))
         calibration = Calibration(self.weights.arrays)
         n, _, n_depth = out.shape
         sigma_standard = np.broadcast_to(calibration.network[None], out.shape).copy()
@@ -359,12 +363,18 @@ class Interpolator:
             params = np.atleast_2d(np.asarray(params, dtype=float))
             check_parameters(params, self.axes)
         status = self.guard(params, extrapolate, warn) if guard else None
+        return self._arrays(params, status, warn, hybrid, uncertainty, max_sigma)
+
+    def _arrays(self, params: np.ndarray, status: np.ndarray | None, warn, hybrid: bool, uncertainty: bool,
+                max_sigma: float) -> dict[str, np.ndarray]:
+        """:meth:`predict_arrays` once the parameters are checked and their coverage ``status`` known."""
+        if uncertainty:
+            self._require_calibration()
         if not (hybrid and self.calibrated) or not (uncertainty or warn):
-            if uncertainty:
-                self.predict_with_sigma(params[:0])  # raises: these weights carry no calibration
             y = self.predict_physical(params, hybrid=hybrid)
             return self.complete({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
-        y, sigma, signals = self._predict_sigma(params)
+        y, signals = self.predict_with_signals(params)
+        sigma = self.sigma(params, y, signals)
         out = self.complete({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
         if warn:
             self.warn_uncertain(params, out["temperature"], sigma[:, self._channel("temperature")], signals,
@@ -427,10 +437,6 @@ class Interpolator:
             return "inside the grid"
         return " ".join(words) + (" corner" if len(words) > 1 else " edge")
 
-    def _predict_sigma(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, Signals]:
-        out, signals = self.predict_with_signals(params)
-        return out, self._sigma(params, out, signals), signals
-
     def atmospheres(self, params: np.ndarray | None = None, *, extrapolate: bool = False, warn=None,
                     max_sigma: float = MAX_SIGMA, **given) -> list[Atmosphere]:
         """Complete :class:`formats.Atmosphere` objects, ready for any writer, with the 1-sigma
@@ -440,7 +446,7 @@ class Interpolator:
         params = np.atleast_2d(np.asarray(params, dtype=float))
         check_parameters(params, self.axes)
         status = self.guard(params, extrapolate, warn)
-        arrays = self.predict_arrays(params, guard=False, warn=warn, uncertainty=self.calibrated, max_sigma=max_sigma)
+        arrays = self._arrays(params, status, warn, True, self.calibrated, max_sigma)
         models = [self.assemble(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
         log_pradk = self.blend.scalar("pradk", params) if self.blend is not None else None
         if log_pradk is not None:  # the grid's own PRADK, interpolated; elsewhere the writer derives it from Teff

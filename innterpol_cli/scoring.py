@@ -72,12 +72,12 @@ def along_axes(interp, params: np.ndarray, values: np.ndarray, held: np.ndarray,
             if "innterpol" in methods and forgetful.calibrated:
                 # No linear baseline, but innterpol rebuilds (absent neighbours filled in by the
                 # network): its uncertainty can still be scored there.
-                _, signals = forgetful.predict_with_signals(params[held], widen=j)
-                rows = held[signals.found]
-                if len(rows):
-                    pred, sigma = forgetful.predict_with_sigma(params[rows], widen=j)
-                    result["axes"][axis].update(n_calibration=int(len(rows)), calibration={
-                        ch.name: calibration(pred[:, c], sigma[:, c], values[rows, c], ch.error_kind)
+                pred, signals = forgetful.predict_with_signals(params[held], widen=j)
+                found = signals.found
+                if found.any():
+                    sigma = forgetful.sigma(params[held[found]], pred[found], signals.take(found))
+                    result["axes"][axis].update(n_calibration=int(found.sum()), calibration={
+                        ch.name: calibration(pred[found, c], sigma[:, c], values[held[found], c], ch.error_kind)
                         for c, ch in enumerate(interp.codec)})
             continue
         rows = held[ok]

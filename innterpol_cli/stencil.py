@@ -42,8 +42,12 @@ class Stencils:
     axis_weight: np.ndarray
     axis_curve: np.ndarray
     axis_slope: np.ndarray
-    cubic: np.ndarray  # (N, P) whether each axis's stencil is cubic
-    bump: np.ndarray  # (N, P) 4t(1 - t) of the point's place t in its cell along each axis
+    cubic: np.ndarray  # (N, P) whether each axis's stencil is cubic (and spans)
+
+    @property
+    def bump(self) -> np.ndarray:
+        """(N, P) 4t(1 - t) of the point's place t in its cell along each axis (0 on a node)."""
+        return self.axis_slope[:, :, 2]
 
     def signal_weights(self, j: int, kind: str) -> np.ndarray:
         """Slot weights (N, S) of axis ``j``'s ``curve`` or ``slope`` signal: the other axes' own
@@ -76,8 +80,8 @@ class NodeSet:
         return np.stack([self.values[j][positions[j]] for j in range(len(positions))], axis=1)
 
     def _axis(self, j: int, x: np.ndarray, expand: bool, cubic: bool):
-        """Per row: 4 positions on axis ``j``, their weights, whether a stencil exists, the delta
-        weights and whether the stencil is cubic.
+        """Per row: 4 positions on axis ``j``, their weights, whether a stencil exists, the
+        ``curve`` and ``slope`` weights, and whether the stencil is cubic.
 
         A value on a grid value uses it alone, unless ``expand``: then the neighbouring values
         on either side are used instead (the value itself is treated as missing).
@@ -117,8 +121,7 @@ class NodeSet:
             slope = np.where(exact[:, None], 0.0, slope)
             p = np.where(exact[:, None], on[:, None], p)
             valid |= exact
-        bump = slope[:, 2]
-        return p, w, valid, curve, slope, use_cubic, bump
+        return p, w, valid, curve, slope, use_cubic
 
     def stencils(self, queries: np.ndarray, *, cubic: bool = False, impute: bool = False, fallback: bool = False,
                  widen: int | None = None) -> Stencils:
@@ -137,8 +140,7 @@ class NodeSet:
         size = 4**p
         out = Stencils(np.zeros((n, size), dtype=np.intp), np.zeros((n, size)), np.zeros(n, dtype=bool),
                        np.zeros((n, size), dtype=bool), np.zeros((n, size), dtype=np.intp), np.zeros((n, p), dtype=bool),
-                       np.zeros((n, p, 4)), np.zeros((n, p, 4)), np.zeros((n, p, 4)), np.zeros((n, p), dtype=bool),
-                       np.zeros((n, p)))
+                       np.zeros((n, p, 4)), np.zeros((n, p, 4)), np.zeros((n, p, 4)), np.zeros((n, p), dtype=bool))
         modes = [True, False] if cubic else [False]
         if widen is not None:
             attempts = [(widen, c, m) for m in ([False, True] if impute else [False]) for c in modes]
@@ -187,8 +189,7 @@ class NodeSet:
             out.axis_weight[rows] = np.stack([a[1][ok] for a in axes], axis=1)
             out.axis_curve[rows] = np.stack([a[3][ok] for a in axes], axis=1)
             out.axis_slope[rows] = np.stack([a[4][ok] for a in axes], axis=1)
-            out.cubic[rows] = np.stack([a[5][ok] & (np.count_nonzero(a[1][ok], axis=1) > 1) for a in axes], axis=1)
-            out.bump[rows] = np.stack([a[6][ok] for a in axes], axis=1)
+            out.cubic[rows] = np.stack([a[5][ok] for a in axes], axis=1) & out.spans[rows]
             out.found[rows] = True
         return out
 

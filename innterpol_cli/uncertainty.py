@@ -11,23 +11,26 @@ representation, e.g. log10 T), per axis a point is interpolated along:
 * ``rough``: the |weight|-weighted spread of the network's residuals over the stencil's nodes
   (an irregular grid model nearby shows up here);
 * ``absent``: the summed |weight| of stencil nodes absent from the grid (filled in by the network);
-* whether the axis stencil is cubic.
+* whether the axis stencil is cubic, and the point's parameters (scaled to [-1, 1]) and their
+  squares.
 
 The signals are spread over +-1 depth point (fronts move in depth between grid models).  Per
 axis, channel and band of :data:`BAND` depths, log10 sigma is a linear function of the log10 of
-the four signals (coefficients >= 0: more signal never means less uncertainty), of ``absent``
-and of the cubic flag, fitted by least squares to log10 |error| of the validation nodes, each
-rebuilt along that axis with every validation node forgotten (as the test nodes are for
-evaluation).  A split-conformal factor then puts the validation points as near as one number can
-to 68% within 1 sigma and 94% within 2 sigma (it minimises the larger of |cov1 - 0.68| / 0.08
-and |cov2 - 0.94| / 0.04).  A point interpolated along several axes adds the axes' variances.
+the four signals (coefficients >= 0: more signal never means less uncertainty) and of the other
+columns: a linear quantile regression of log10 |error| of the validation nodes, each rebuilt
+along that axis with every validation node forgotten (as the test nodes are for evaluation).  A
+split-conformal factor per axis and channel then puts the validation points as near as one
+number can to 68% within 1 sigma and 94.5% within 2 sigma (it minimises the larger of
+|cov1 - 0.68| / 0.08 and |cov2 - 0.945| / 0.04); of :data:`QUANTILES`, each axis and channel
+takes the regression quantile whose result comes nearest.  At prediction every column is held
+to the range it was fitted on, sigma to the largest error the calibration saw, and sigma shrinks
+towards a node as 4t(1 - t); a point interpolated along several axes adds the axes' variances.
 Where no stencil exists (beyond the populated grid), sigma is the network's own held-out error
 (the 68th percentile of |network - grid| on the validation nodes): not calibrated there.
 
-An axis with no validation node to rebuild along it (CK04's [alpha/M]: three values that no node
-has on both sides) borrows the median coefficients of the other axes; the weights record it
-(``meta["uncertainty"]["borrowed"]``).  The arrays are ``sigma/*`` in the weights file
-(tens of kB).
+An axis with fewer than :data:`MIN_REBUILDS` validation nodes to rebuild along it borrows the
+median coefficients of the others; the weights record it (``meta["uncertainty"]["borrowed"]``).
+The arrays are ``sigma/*`` in the weights file (about 70 kB for the shipped grids).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from .hybrid import Signals
 
 class CalibrationError(InnterpolError):
     """Too few validation nodes to calibrate the uncertainty on."""
+
 
 #: Coverage aimed for at 1 and 2 sigma, and the half-widths of the accepted ranges.
 TARGET_1, TARGET_2 = 0.68, 0.945
@@ -58,18 +62,18 @@ REACH = 1
 SIGNALS = ("curve", "slope", "network", "rough")
 COLUMNS = ("intercept",) + SIGNALS + ("absent", "cubic")
 NONNEGATIVE = (1, 2, 3, 4, 5)
-
-
-def n_columns(n_axes: int) -> int:
-    return len(COLUMNS) + 2 * n_axes
-#: The quantile of log10 |error| the regression follows (the conformal factor then scales it):
-#: per axis and channel, the one of QUANTILES that calibrates the validation nodes best.
-QUANTILE = 0.8
+#: The quantiles of log10 |error| the regression may follow (the conformal factor then scales
+#: it): per axis and channel, the one that calibrates the validation nodes best.
 QUANTILES = (0.5, 0.65, 0.8)
 #: Ridge strength of the regression (relative to the data's weight).
 RIDGE = 0.01
 #: Fewest rebuilds an axis is calibrated on.
 MIN_REBUILDS = 30
+
+
+def n_columns(n_axes: int) -> int:
+    """Regression columns for a grid of ``n_axes`` axes (:data:`COLUMNS`, parameters, squares)."""
+    return len(COLUMNS) + 2 * n_axes
 
 
 def spread(signal: np.ndarray, n_depth: int, reach: int = REACH) -> np.ndarray:
@@ -125,10 +129,6 @@ def conformal(ratio: np.ndarray) -> tuple[float, float]:
     return float(candidates[best]), float(cost[best])
 
 
-def conformal_factor(ratio: np.ndarray) -> float:
-    return conformal(ratio)[0]
-
-
 def _constrained_lstsq(columns: np.ndarray, y: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Weighted least squares with the :data:`NONNEGATIVE` coefficients kept >= 0 (a column whose
     coefficient comes out negative is dropped and the rest refitted) and constant columns dropped."""
@@ -150,7 +150,7 @@ def _constrained_lstsq(columns: np.ndarray, y: np.ndarray, weight: np.ndarray) -
     return beta
 
 
-def fit_band(columns: np.ndarray, error: np.ndarray, quantile: float = QUANTILE, iterations: int = 12) -> np.ndarray:
+def fit_band(columns: np.ndarray, error: np.ndarray, quantile: float, iterations: int = 12) -> np.ndarray:
     """Coefficients (K,) of log10 sigma for one channel and band: linear quantile regression of
     log10 |error| at ``quantile`` (iteratively reweighted least squares on the pinball loss,
     started from least squares), signal coefficients >= 0."""
@@ -212,7 +212,8 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
     val_idx = np.asarray(val_idx, dtype=int)
     channels = interp.blend.channels
     n_depth = len(interp.log_tau)
-    n_bands = -(-n_depth // BAND)
+    bands = [slice(start, min(start + BAND, n_depth)) for start in range(0, n_depth, BAND)]
+    n_bands = len(bands)
     p = len(interp.axes)
     truth = np.stack([ch.standard(values[val_idx, c]) for c, ch in enumerate(interp.codec)], axis=1)  # (V, C, D)
     network = interp.predict_physical(params[val_idx], hybrid=False)
@@ -240,17 +241,15 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
         columns = design(signals.take(rows), j, n_depth, x[rows]).reshape(k, len(rows), len(channels), n_depth)
         chosen[axis] = {}
         for h in range(len(channels)):
-            blocks = [columns[:, :, h, b * BAND:(b + 1) * BAND].reshape(k, -1).T for b in range(n_bands)]
-            for b, block in enumerate(blocks):
-                depths = slice(b * BAND, min((b + 1) * BAND, n_depth))
+            blocks = [columns[:, :, h, depths].reshape(k, -1).T for depths in bands]
+            for b, (block, depths) in enumerate(zip(blocks, bands)):
                 limits[j, h, b, :, 0], limits[j, h, b, :, 1] = block.min(axis=0), block.max(axis=0)
                 cap[j, h, b] = np.log10(max(error[:, h, depths].max(), FLOOR))
             # The regression quantile that, after its conformal factor (one per axis and channel,
             # over every depth: what is evaluated), comes nearest the targets on these nodes.
             best = None
             for quantile in QUANTILES:
-                betas = np.array([fit_band(block, error[:, h, b * BAND:(b + 1) * BAND].ravel(), quantile)
-                                  for b, block in enumerate(blocks)])
+                betas = np.array([fit_band(block, error[:, h, depths].ravel(), quantile) for block, depths in zip(blocks, bands)])
                 fitted = np.concatenate([(10.0 ** (block @ beta)).reshape(len(rows), -1) for block, beta in zip(blocks, betas)],
                                         axis=1)
                 factor, cost = conformal((error[:, h] / np.sqrt(fitted**2 + FLOOR**2)).ravel())
@@ -259,16 +258,14 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
             coef[j, h] = best[2]
             coef[j, h, :, 0] += np.log10(best[3])
             chosen[axis][interp.codec[channels[h]].name] = best[1]
-    borrowed = [axis for j, axis in enumerate(interp.axes) if np.isnan(coef[j, 0, 0, 0])]
-    fitted = coef[[j for j in range(p) if interp.axes[j] not in borrowed]]
-    if not len(fitted):
+    calibrated = [j for j in range(p) if not np.isnan(coef[j, 0, 0, 0])]
+    if not calibrated:
         raise CalibrationError(f"no axis has {MIN_REBUILDS} validation nodes to rebuild along it: nothing to calibrate "
                                f"the uncertainty on")
-    for j, axis in enumerate(interp.axes):
-        if axis in borrowed:
-            coef[j] = np.median(fitted, axis=0)
-            others = [i for i in range(p) if interp.axes[i] not in borrowed]
-            limits[j], cap[j] = np.median(limits[others], axis=0), np.median(cap[others], axis=0)
+    borrowed = [axis for j, axis in enumerate(interp.axes) if j not in calibrated]
+    for j in range(p):
+        if j not in calibrated:
+            coef[j], limits[j], cap[j] = (np.median(a[calibrated], axis=0) for a in (coef, limits, cap))
     arrays = {"sigma/coef": coef, "sigma/range": limits, "sigma/cap": cap, "sigma/network": net_sigma}
     summary = {"method": "log-linear in per-axis stencil signals, split-conformal on validation nodes",
                "validation_rebuilds": counts, "borrowed": borrowed, "quantiles": chosen}

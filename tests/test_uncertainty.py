@@ -71,7 +71,7 @@ def test_spread_is_a_running_maximum_over_depth():
 def test_conformal_factor_of_gaussian_errors_is_one():
     rng = np.random.default_rng(1)
     ratio = np.abs(rng.normal(size=20000))
-    k = uncertainty.conformal_factor(ratio)
+    k, _ = uncertainty.conformal(ratio)
     assert 0.9 < k < 1.1
     assert 0.6 < np.mean(ratio <= k) < 0.76 and 0.9 < np.mean(ratio <= 2 * k) < 0.98
 
@@ -85,10 +85,10 @@ def test_regression_recovers_a_known_scaling():
     noise = rng.uniform(-1, 1, n)  # irrelevant column
     error = 10.0 ** (-1 + 0.8 * log_s) * np.abs(rng.normal(size=n))
     columns = np.column_stack([np.ones(n), log_s, noise, np.zeros(n), np.zeros(n), np.zeros(n)])
-    beta = uncertainty.fit_band(columns, error)
+    beta = uncertainty.fit_band(columns, error, 0.8)
     assert beta[1] == pytest.approx(0.8, abs=0.08)
     assert abs(beta[2]) < 0.05
-    negative = uncertainty.fit_band(np.column_stack([np.ones(n), -log_s, np.zeros((n, 4))]), error)
+    negative = uncertainty.fit_band(np.column_stack([np.ones(n), -log_s, np.zeros((n, 4))]), error, 0.8)
     assert negative[1] == 0.0
 
 

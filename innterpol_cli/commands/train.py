@@ -104,7 +104,7 @@ def _calibrate_only(paths: list[str], grid: str, output: Path) -> None:
     import numpy as np
 
     from ..console import info, warn
-    from ..evaluate import EvaluateError, _keys
+    from ..evaluate import EvaluateError, node_rows
     from ..grid import build_grid, family_for_format, read_grid_files
     from ..interpolate import Interpolator
     from ..scoring import HEADLINE, along_axes
@@ -121,10 +121,9 @@ def _calibrate_only(paths: list[str], grid: str, output: Path) -> None:
     provenance = weights.meta.get("provenance", {})
     if provenance.get("data_hash") and provenance["data_hash"] != data.data_hash:
         raise EvaluateError(f"{output}: the grid files differ from those the weights were trained on (data hash)")
-    index = {k: i for i, k in enumerate(_keys(data.params))}
     rows = {}
     for split in ("validation_nodes", "test_nodes"):
-        found = [index.get(k) for k in _keys(provenance.get(split) or [])]
+        found = node_rows(data.params, provenance.get(split) or [])
         if not found or any(i is None for i in found):
             raise EvaluateError(f"{output}: its recorded {split.replace('_', ' ')} are not all in the grid files")
         rows[split] = np.array(found)
