@@ -203,9 +203,21 @@ def test_interrupted_training_leaves_previous_weights(shared, tmp_path):
                "--epochs", "100000", "--threads", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    time.sleep(8)
+    # Interrupt once training has started, as the command reports it ("N models: A train, ..."),
+    # not after a fixed time, which a busy machine could spend still importing torch.
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen.append(line)
+        if " train, " in line:
+            break
+    assert seen and " train, " in seen[-1], "".join(seen)
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    _, rest = process.communicate(timeout=60)
+    stderr = "".join(seen) + rest
     assert process.returncode != 0
     assert out.read_bytes() == b"previous weights"
     assert not list(tmp_path.glob("*.part"))
