@@ -81,22 +81,38 @@ def main(argv=None) -> int:
 
 
 def markdown(result: dict, channels) -> str:
-    """README rows: ``innterpol / linear`` per statistic, bold where innterpol is worse."""
+    """README rows: ``innterpol / stencil alone / linear / bare network`` per statistic, bold where
+    innterpol is worse than the best of the other three; then the same for the rebuilds whose
+    stencil along the axis is linear only."""
     from innterpol_cli.metrics import STATISTICS
 
-    lines = ["| axis | models | quantity | median | RMS | p95 | max | worst depth |", "|---|---|---|---|---|---|---|---|"]
+    head = ["| axis | models | quantity | median | RMS | p95 | max | worst depth |", "|---|---|---|---|---|---|---|---|"]
+    lines = list(head)
+    subsets = []
     for axis, part in result["axes"].items():
         if not part.get("n"):
             continue
-        for name in channels:
-            row = part["channels"][name]
-            cells = []
-            for stat in STATISTICS:
-                a, b = row["innterpol"][stat], row["linear"][stat]
-                text = f"{a:.3g} / {b:.3g}"
-                cells.append(f"**{text}**" if a > b else text)
-            lines.append(f"| {axis} | {part['n']} | {name} ({row['unit']}) | " + " | ".join(cells) + " |")
+        lines += _rows(axis, part, channels, STATISTICS)
+        if part.get("linear_stencil"):
+            subsets += _rows(axis, part["linear_stencil"], channels, STATISTICS)
+    if subsets:
+        lines += ["", "Of these, the rebuilds whose stencil along the axis is linear only (an edge plane or a hole):", ""]
+        lines += head + subsets
     return "\n".join(lines)
+
+
+def _rows(axis, part, channels, statistics) -> list[str]:
+    out = []
+    order = [m for m in ("innterpol", "stencil", "linear", "network") if m in part["methods"] + ["linear"]]
+    for name in channels:
+        row = part["channels"][name]
+        cells = []
+        for stat in statistics:
+            values = [row[m][stat] for m in order if m in row]
+            text = " / ".join(f"{v:.3g}" for v in values)
+            cells.append(f"**{text}**" if values[0] > min(values[1:]) else text)
+        out.append(f"| {axis} | {part['n']} | {name} ({row['unit']}) | " + " | ".join(cells) + " |")
+    return out
 
 
 def calibration_markdown(result: dict, channels) -> str:

@@ -14,6 +14,11 @@ def _elu(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _silu(x: np.ndarray) -> np.ndarray:
+    """x * sigmoid(x), written with tanh so that no exp overflows."""
+    return x * (0.5 + 0.5 * np.tanh(0.5 * x))
+
+
 def _linear(x, t, name):
     return x @ t[f"{name}.weight"].T + t[f"{name}.bias"]
 
@@ -39,11 +44,16 @@ def _conv_transpose1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, strid
 def forward(tensors: dict[str, np.ndarray], cfg: dict, params: np.ndarray) -> np.ndarray:
     """Normalised parameters (B, P) -> normalised profiles (B, C, D)."""
     t = tensors
+    n_channels, n_depth = cfg["n_channels"], cfg["n_depth"]
+    if cfg["method"] == "mlp":
+        h = _silu(_linear(params, t, "net.inp"))
+        for i in range(cfg["layers"] - 1):
+            h = _silu(_linear(h, t, f"net.hidden.{i}"))
+        return _linear(h, t, "net.out").reshape(-1, n_channels, n_depth)
     h = _elu(_linear(params, t, "net.inp"))
     for i in range(cfg["layers"] - 1):
         h = h + _elu(_linear(h, t, f"net.hidden.{i}"))
     z = _linear(h, t, "net.out")
-    n_channels, n_depth = cfg["n_channels"], cfg["n_depth"]
     lin = _linear(z, t, "decoder.linear").reshape(-1, n_channels, n_depth)
     if cfg["method"] == "pca":
         return lin

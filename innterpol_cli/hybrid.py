@@ -55,17 +55,22 @@ ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
-              n_depth: int, log=None) -> tuple[np.ndarray, list[int]]:
-    """Blend weights alpha (P, F), one row per axis (constant over each channel's depths), and
-    the count of validation nodes each axis was fitted on.
+              n_depth: int, log=None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """Blend weights (P, F), one row per axis (constant over each channel's depths), where the
+    stencil along the axis is cubic and where it is linear only, and the count of validation
+    nodes each axis was fitted on.
 
     ``truth`` and ``network`` are (N, F) in standard units at every node; each validation node is
     rebuilt from the ``fit_idx`` nodes by widening one axis (its own value removed, the
-    neighbours on either side used).  An axis with no such rebuild gets alpha 0: the stencil alone.
+    neighbours on either side used).  The rebuilds whose stencil along the axis is linear (an
+    edge plane, a hole) fit the linear row on their own when there are at least
+    :data:`MIN_LINEAR` of them, else share the cubic row's fit.  An axis with no such rebuild
+    gets alpha 0: the stencil alone.
     """
     p = nodes.shape[1]
     n_channels = truth.shape[1] // n_depth
     alpha = np.zeros((p, truth.shape[1]))
+    alpha_linear = np.zeros((p, truth.shape[1]))
     counts = []
     grid = NodeSet(nodes[fit_idx])
     for j in range(p):
@@ -80,26 +85,44 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
         s_net = row_sums(live, st.weight[rows], network[fit_idx][picked], (len(rows), truth.shape[1]))
         miss = (truth[val_idx[rows]] - s_truth).reshape(len(rows), n_channels, n_depth)
         curvature = (network[val_idx[rows]] - s_net).reshape(len(rows), n_channels, n_depth)
-        for c in range(n_channels):
-            scores = []
-            for a in ALPHAS:
-                error = np.abs(miss[:, c] - a * curvature[:, c])
-                scores.append(np.median(error.max(axis=1)) + 5.0 * np.median(error))
-            alpha[j, c * n_depth:(c + 1) * n_depth] = ALPHAS[int(np.argmin(scores))]
+        linear = ~st.cubic[rows, j]
+        for target, subset in ((alpha, ~linear if (~linear).sum() >= MIN_LINEAR else np.ones_like(linear)),
+                               (alpha_linear, linear if linear.sum() >= MIN_LINEAR else np.ones_like(linear))):
+            for c in range(n_channels):
+                target[j, c * n_depth:(c + 1) * n_depth] = _best_alpha(miss[subset, c], curvature[subset, c])
         if log:
-            log(f"hybrid blend along axis {j}: {len(rows)} validation nodes, alpha per channel "
-                f"{[float(alpha[j, c * n_depth]) for c in range(n_channels)]}")
-    return alpha, counts
+            log(f"hybrid blend along axis {j}: {len(rows)} validation nodes ({int(linear.sum())} with a linear "
+                f"stencil), alpha per channel {[float(alpha[j, c * n_depth]) for c in range(n_channels)]}, "
+                f"linear stencil {[float(alpha_linear[j, c * n_depth]) for c in range(n_channels)]}")
+    return alpha, alpha_linear, counts
+
+
+#: Fewest validation rebuilds with a linear stencil that get a blend weight of their own.
+MIN_LINEAR = 20
+
+
+def _best_alpha(miss: np.ndarray, curvature: np.ndarray) -> float:
+    """The alpha of :data:`ALPHAS` that minimises the median over models of each model's largest
+    error plus five times the median error, for the stencil's misses (M, D) and the network's
+    curvature the stencil does not see (M, D)."""
+    scores = []
+    for a in ALPHAS:
+        error = np.abs(miss - a * curvature)
+        scores.append(np.median(error.max(axis=1)) + 5.0 * np.median(error))
+    return ALPHAS[int(np.argmin(scores))]
 
 
 def residual_arrays(nodes: np.ndarray, residual: np.ndarray, channels: np.ndarray, alpha: np.ndarray,
-                    zero: np.ndarray | None, zero_channels: np.ndarray) -> dict[str, np.ndarray]:
+                    zero: np.ndarray | None, zero_channels: np.ndarray,
+                    alpha_linear: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The weights-file arrays of the hybrid: coded residuals (N, len(channels) * D), alpha, and
     the packed zero masks (N, Z * D) of the zero-floor channels."""
     coded = quantise(residual)
     out = {"residual/nodes": nodes, "residual/channels": channels.astype(np.int64), "residual/alpha": alpha,
            "residual/q": coded["q"], "residual/s": coded["s"], "residual/k": coded["k"],
            "zero/channels": zero_channels.astype(np.int64)}
+    if alpha_linear is not None:
+        out["residual/alpha_linear"] = alpha_linear
     if zero is not None and len(zero_channels):
         out["zero/mask"] = np.packbits(zero, axis=1)
     return out
@@ -121,11 +144,19 @@ class Blend:
         self.keep = np.ones(len(nodes), dtype=bool) if keep is None else keep
         self.channels = np.asarray(arrays["residual/channels"]).astype(int)
         self.alpha = np.asarray(arrays["residual/alpha"], dtype=float)
+        self.alpha_linear = np.asarray(arrays.get("residual/alpha_linear", self.alpha), dtype=float)
         self.nodes = NodeSet(nodes[self.keep])
         self._rows = np.where(self.keep)[0]  # node row -> row in the stored arrays
         self.zero_channels = np.asarray(arrays.get("zero/channels", np.zeros(0))).astype(int)
         self._lattice: dict[int, int] = {}
         self._lattice_rows = np.zeros((0, len(self.channels) * n_depth))
+
+    def stencil_only(self) -> Blend:
+        """The same blend with every alpha 0: the interpolation stencil of the grid models alone."""
+        arrays = dict(self.arrays)
+        arrays["residual/alpha"] = np.zeros_like(self.alpha)
+        arrays["residual/alpha_linear"] = np.zeros_like(self.alpha_linear)
+        return Blend(arrays, self.network, self.n_depth, self.keep)
 
     def without(self, nodes: np.ndarray) -> Blend:
         """The same blend with the given nodes (rows of parameters) removed."""
@@ -199,8 +230,10 @@ class Blend:
         sums = packed.sums(packed.weights(np.stack(weight_sets)), packed.values(models))
         stencil = sums[0]
         stencil_net = packed.sums(packed.weights(st.weight[None]), packed.values(net))[0]
-        # alpha of the axes each point is interpolated along: the smallest of them.
-        alpha = np.where(st.spans[:, :, None], self.alpha[None], np.inf).min(axis=1)
+        # alpha of the axes each point is interpolated along (the cubic or the linear-stencil
+        # weight of each): the smallest of them.
+        per_axis = np.where(st.cubic[:, :, None], self.alpha[None], self.alpha_linear[None])
+        alpha = np.where(st.spans[:, :, None], per_axis, np.inf).min(axis=1)
         alpha = np.where(np.isfinite(alpha), alpha, 0.0)
         blended = stencil + alpha * (own - stencil_net)
         if len(self.zero_channels) and "zero/mask" in self.arrays:

@@ -246,6 +246,16 @@ class Interpolator:
             other.blend = self.blend.without(nodes)
         return other
 
+    def stencil_only(self) -> Interpolator:
+        """This interpolator with the blend's alpha 0 everywhere: the interpolation stencil of the
+        grid models alone (absent nodes still filled in by the network), the baseline the network's
+        share of the blend is judged against."""
+        other = object.__new__(Interpolator)
+        other.__dict__.update(self.__dict__)
+        if self.blend is not None:
+            other.blend = self.blend.stencil_only()
+        return other
+
     def _learned(self, params: np.ndarray) -> np.ndarray:
         """The network in learned units (N, C, D)."""
         return self.network(params) * self.weights.scale[None, :, None] + self.weights.mean[None]

@@ -1,5 +1,6 @@
 """The networks: a 1D convolutional auto-encoder (CAE) and a deep residual network from
-parameters to its latent vector (after Paper Sect. 3.3), plus the PCA variant (Sect. 3.1).
+parameters to its latent vector (after Paper Sect. 3.3), the PCA variant (Sect. 3.1), and the
+direct regression of the profiles (``mlp``, the default: the measured winner).
 
 No I/O here.  Every layer used by inference has a numpy twin in :mod:`innterpol_cli.engine`;
 a test checks that both agree to 1e-6.
@@ -18,7 +19,7 @@ class NetConfig:
     n_params: int
     n_channels: int
     n_depth: int
-    method: str = "cae"  # "cae" or "pca"
+    method: str = "mlp"  # "mlp" (profiles directly), "cae" or "pca" (a latent vector, decoded)
     latent: int = 32
     layers: int = 6  # hidden layers of the parameter network
     width: int = 256
@@ -99,17 +100,44 @@ class ParamNet(nn.Module):
         return self.out(h)
 
 
+class ProfileNet(nn.Module):
+    """Parameters -> every normalised profile at once: plain SiLU layers, no latent vector.
+
+    Trained with AdamW on the profiles themselves, this generalises between grid nodes better
+    than the latent route (the README's method comparison)."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.inp = nn.Linear(cfg.n_params, cfg.width)
+        self.hidden = nn.ModuleList(nn.Linear(cfg.width, cfg.width) for _ in range(cfg.layers - 1))
+        self.out = nn.Linear(cfg.width, cfg.n_channels * cfg.n_depth)
+        self.act = nn.SiLU()
+
+    def forward(self, p):
+        h = self.act(self.inp(p))
+        for layer in self.hidden:
+            h = self.act(layer(h))
+        return self.out(h)
+
+
 class AtmosphereNet(nn.Module):
-    """parameters -> ParamNet -> latent -> decoder -> normalised profiles (channels x depths)."""
+    """parameters -> normalised profiles (channels x depths): directly (``mlp``), or through a
+    latent vector and its decoder (``cae``, ``pca``)."""
 
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.cfg = cfg
+        if cfg.method == "mlp":
+            self.net = ProfileNet(cfg)
+            self.decoder = self.encoder = None
+            return
         self.net = ParamNet(cfg)
         self.decoder = ConvDecoder(cfg) if cfg.method == "cae" else PCADecoder(cfg)
         self.encoder = Encoder(cfg) if cfg.method == "cae" else None
 
     def forward(self, p):
+        if self.decoder is None:
+            return self.net(p).view(-1, self.cfg.n_channels, self.cfg.n_depth)
         return self.decoder(self.net(p))
 
     def autoencode(self, x):

@@ -55,9 +55,15 @@ def depth_profile(codec: list[Channel], true: np.ndarray, predictions: dict[str,
 
 
 def along_axes(interp, params: np.ndarray, values: np.ndarray, held: np.ndarray,
-               methods=("innterpol", "network"), log=None) -> dict:
+               methods=("innterpol", "stencil", "network"), log=None) -> dict:
     """Rebuild the ``held`` rows of the grid (``params`` (N, P), physical ``values`` (N, C, D))
-    along each axis of ``interp``; returns {"n_held", "axes": {axis: {"n", "methods", "channels"}}}."""
+    along each axis of ``interp``; returns {"n_held", "axes": {axis: {"n", "methods", "channels",
+    "profile", "calibration", "linear_stencil"}}}.
+
+    Methods: ``innterpol`` (the hybrid), ``stencil`` (the same hybrid with alpha 0: the grid's
+    interpolation stencil alone), ``network`` (bare) and ``linear`` (always).  ``linear_stencil``
+    scores the same methods on the rebuilds whose stencil along the axis is linear only (an edge
+    plane, a hole next to the node): where most real stars between planes sit."""
     log = log or (lambda message: None)
     held = np.asarray(held, dtype=int)
     ref = np.setdiff1d(np.arange(len(params)), held)
@@ -83,16 +89,27 @@ def along_axes(interp, params: np.ndarray, values: np.ndarray, held: np.ndarray,
         rows = held[ok]
         predictions = {}
         sigma = None
+        linear_stencil = np.zeros(len(rows), dtype=bool)
         if "innterpol" in methods:
-            if forgetful.calibrated:
-                predictions["innterpol"], sigma = forgetful.predict_with_sigma(params[rows], widen=j)
+            if forgetful.blend is not None:
+                predictions["innterpol"], signals = forgetful.predict_with_signals(params[rows], widen=j)
+                linear_stencil = signals.found & ~signals.cubic[:, j]
+                if forgetful.calibrated:
+                    sigma = forgetful.sigma(params[rows], predictions["innterpol"], signals)
             else:
                 predictions["innterpol"] = forgetful.predict_physical(params[rows], widen=j)
+        if "stencil" in methods and forgetful.blend is not None:
+            predictions["stencil"] = forgetful.stencil_only().predict_physical(params[rows], widen=j)
         if "network" in methods:
             predictions["network"] = interp.predict_physical(params[rows], hybrid=False)
         predictions["linear"] = lin[ok]
         result["axes"][axis] = {"n": int(len(rows)), **score(interp.codec, units, values[rows], predictions),
                                 "profile": depth_profile(interp.codec, values[rows], predictions)}
+        if linear_stencil.any():
+            result["axes"][axis]["linear_stencil"] = {
+                "n": int(linear_stencil.sum()),
+                **score(interp.codec, units, values[rows[linear_stencil]],
+                        {m: p[linear_stencil] for m, p in predictions.items()})}
         if sigma is not None:
             result["axes"][axis]["calibration"] = {
                 ch.name: calibration(predictions["innterpol"][:, c], sigma[:, c], values[rows, c], ch.error_kind)

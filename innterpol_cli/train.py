@@ -1,6 +1,9 @@
-"""Training: the CAE first, then the parameter network on the frozen encoder's latents
-(as the paper does), then end-to-end fine-tuning of network + decoder on the decoded
-profiles (our improvement).  Early stopping on the validation split at every stage.  Then the
+"""Training.  ``mlp`` (the default): one network from the parameters straight to the normalised
+profiles, AdamW on a cosine schedule over a fixed number of epochs, the epoch of lowest
+validation loss kept.  ``cae`` (the paper's pipeline) and ``pca``: the CAE (or PCA) first, then
+the parameter network on the frozen encoder's latents, then end-to-end fine-tuning of
+network + decoder on the decoded profiles.  Early stopping on the validation split at every
+stage.  Then the
 hybrid's arrays (:mod:`innterpol_cli.hybrid`): blend weights fitted on the validation nodes
 along each axis, and the network's residuals at every grid node, test nodes included.
 
@@ -32,18 +35,20 @@ class TrainError(InnterpolError):
 
 @dataclass
 class TrainConfig:
-    method: str = "cae"
-    latent: int = 64
-    layers: int = 7
-    width: int = 512
-    conv_width: int = 64
+    method: str = "mlp"
+    latent: int = 64  # cae / pca only
+    layers: int = 6
+    width: int = 256
+    conv_width: int = 64  # cae only
+    epochs: int = 4000  # mlp: the one stage's epochs
     cae_epochs: int = 150
     net_epochs: int = 300
     finetune_epochs: int = 1200
     batch_size: int = 128
     lr: float = 2e-3
     finetune_lr: float = 1e-3
-    patience: int = 200
+    weight_decay: float = 1e-5  # mlp (AdamW)
+    patience: int = 0  # 0: no early stopping (the best validation epoch is still the one kept)
     seed: int = 0
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -71,8 +76,8 @@ class TrainConfig:
             if value is not None:
                 values[key] = _checked(key, value, types[key], "command line")
         cfg = cls(**values)
-        if cfg.method not in ("cae", "pca"):
-            raise TrainError(f"unknown method {cfg.method!r}: use cae or pca")
+        if cfg.method not in ("mlp", "cae", "pca"):
+            raise TrainError(f"unknown method {cfg.method!r}: use mlp, cae or pca")
         if cfg.device not in ("cpu", "cuda", "auto"):
             raise TrainError(f"unknown device {cfg.device!r}: use cpu, cuda or auto")
         return cfg
@@ -232,7 +237,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
 
     deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
     # Stage budgets when a wall-clock limit is set: CAE 15%, latent regression 15%, fine-tuning 70%.
-    stage_share = (0.15, 0.15, 0.70)
+    stage_share = (1.0,) if cfg.method == "mlp" else (0.15, 0.15, 0.70)
     start_time = time.monotonic()
 
     def save_checkpoint(stage, epoch, optimizer, best, best_loss):
@@ -249,10 +254,10 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
 
     history: list[dict] = []
 
-    def run_stage(stage, name, epochs, params, lr, step_fn, val_fn):
+    def run_stage(stage, name, epochs, params, lr, step_fn, val_fn, decay=0.0, floor=0.03):
         if state["stage"] > stage:
             return
-        optimizer = torch.optim.Adam(params, lr=lr)
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=decay) if decay else torch.optim.Adam(params, lr=lr)
         first = 0
         best_loss, best = math.inf, None
         if state["stage"] == stage and state.get("optimizer"):
@@ -266,13 +271,13 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             task = progress.stage(name, epochs, first)
             stage_start = time.monotonic()
             for epoch in range(first, epochs):
-                # Cosine decay to 3% of the initial rate, over the epochs or, with a wall-clock
-                # budget, over the stage's time, whichever runs out first.
+                # Cosine decay to ``floor`` times the initial rate, over the epochs or, with a
+                # wall-clock budget, over the stage's time, whichever runs out first.
                 done = epoch / max(1, epochs)
                 if math.isfinite(stage_deadline):
                     done = max(done, (time.monotonic() - stage_start) / max(1e-9, stage_deadline - stage_start))
                 for group in optimizer.param_groups:
-                    group["lr"] = lr * (0.03 + 0.97 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
+                    group["lr"] = lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
                 model.train()
                 perm = tr[torch.randperm(len(tr), device=device)]
                 total = 0.0
@@ -296,7 +301,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
                 progress.update(task, epoch + 1, total / len(perm), val_loss, best_loss)
                 if (epoch + 1) % 25 == 0:
                     save_checkpoint(stage, epoch + 1, optimizer, best, best_loss)
-                if since_best >= cfg.patience or time.monotonic() > stage_deadline:
+                if (cfg.patience and since_best >= cfg.patience) or time.monotonic() > stage_deadline:
                     break
         if best is not None:
             model.load_state_dict(best)
@@ -306,7 +311,11 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         state.update(stage=stage + 1, epoch=0, optimizer=None, best=None, best_loss=math.inf)
         save_checkpoint(stage + 1, 0, torch.optim.Adam(model.parameters()), None, math.inf)
 
-    if cfg.method == "cae":
+    if cfg.method == "mlp":
+        # One stage, on the profiles themselves.
+        run_stage(0, "network -> profiles", cfg.epochs, list(model.net.parameters()), cfg.lr,
+                  lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b]), decay=cfg.weight_decay, floor=0.0)
+    elif cfg.method == "cae":
         run_stage(0, "auto-encoder", cfg.cae_epochs, list(model.encoder.parameters()) + list(model.decoder.parameters()),
                   cfg.lr, lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]),
                   lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]))
@@ -322,12 +331,14 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             model.decoder.linear.bias.copy_(torch.tensor(flat.mean(axis=0), dtype=torch.float32))
         latents = torch.tensor((y_norm.reshape(len(y_norm), -1) - flat.mean(axis=0)) @ comps.T, dtype=torch.float32, device=device)
         state["stage"] = max(state["stage"], 1)
-    lat_scale = latents[tr].std(dim=0).clamp_min(1e-6)
-    run_stage(1, "network -> latent", cfg.net_epochs, list(model.net.parameters()), cfg.lr,
-              lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean(),
-              lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean())
-    run_stage(2, "end-to-end fine-tuning", cfg.finetune_epochs, list(model.net.parameters()) + list(model.decoder.parameters()),
-              cfg.finetune_lr, lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b]))
+    if cfg.method != "mlp":
+        lat_scale = latents[tr].std(dim=0).clamp_min(1e-6)
+        run_stage(1, "network -> latent", cfg.net_epochs, list(model.net.parameters()), cfg.lr,
+                  lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean(),
+                  lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean())
+        run_stage(2, "end-to-end fine-tuning", cfg.finetune_epochs,
+                  list(model.net.parameters()) + list(model.decoder.parameters()),
+                  cfg.finetune_lr, lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b]))
 
     model.eval()
     tensors = {k: v.detach().cpu().numpy() for k, v in model.inference_state().items()}
@@ -391,10 +402,12 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
     n_depth = grid.values.shape[2]
     truth = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
     network = learned_to_standard(list(family.channels), learned, channels)
-    alpha, counts = hybrid.fit_alpha(grid.params, truth, network, np.asarray(train_idx), np.asarray(val_idx), n_depth, log)
+    alpha, alpha_linear, counts = hybrid.fit_alpha(grid.params, truth, network, np.asarray(train_idx),
+                                                   np.asarray(val_idx), n_depth, log)
     zero_channels = np.array([c for c in channels if family.channels[c].zero_floor], dtype=int)
     zero = grid.values[:, zero_channels].reshape(len(grid.params), -1) == 0.0 if len(zero_channels) else None
-    weights.arrays = hybrid.residual_arrays(grid.params, truth - network, channels, alpha, zero, zero_channels)
+    weights.arrays = hybrid.residual_arrays(grid.params, truth - network, channels, alpha, zero, zero_channels,
+                                            alpha_linear)
     # Per-node scalars the files carry, interpolated like the profiles (log10): ATLAS9's PRADK.
     for name, values in grid.scalars.items():
         if np.all(values > 0):
@@ -403,6 +416,8 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
         "alpha_fitted_on": dict(zip(family.axes, counts)),
         "alpha": {axis: {family.channels[c].name: float(alpha[j, i * n_depth]) for i, c in enumerate(channels)}
                   for j, axis in enumerate(family.axes)},
+        "alpha_linear": {axis: {family.channels[c].name: float(alpha_linear[j, i * n_depth])
+                                for i, c in enumerate(channels)} for j, axis in enumerate(family.axes)},
     }
 
 

@@ -5,8 +5,8 @@ Loading uses ``numpy.load(allow_pickle=False)``: it never executes code.  Conten
 - ``tensor/<name>``: the network tensors needed for inference (float32);
 - ``norm/mean`` (C, D), ``norm/scale`` (C,): the per-channel normalisation;
 - ``grid/nodes`` (N, P): every grid node the network was trained from (for coverage);
-- ``residual/nodes`` (N, P), ``residual/channels``, ``residual/alpha`` (P, F),
-  ``residual/q`` (int16, N x F) with its ``s`` and ``k``: the
+- ``residual/nodes`` (N, P), ``residual/channels``, ``residual/alpha`` (P, F) and, where
+  the stencil along an axis is linear only, ``residual/alpha_linear`` (P, F), ``residual/q`` (int16, N x F) with its ``s`` and ``k``: the
   network's residuals at every grid node, asinh-companded, and the blend weights of the hybrid;
   ``zero/channels`` and ``zero/mask`` (packed bits): where the zero-floor channels are exactly
   zero at each node (see :mod:`innterpol_cli.hybrid`); ``scalar/pradk``: log10 PRADK of each
@@ -180,8 +180,8 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
     n_depth = schema.positive_int(config, "n_depth", "meta.json 'config'")
     layers = schema.positive_int(config, "layers", "meta.json 'config'")
     method = key(config, "method", str, "meta.json 'config'")
-    if method not in ("cae", "pca"):
-        schema.fail("meta.json 'config' 'method'", f"{method!r} is not cae or pca")
+    if method not in ("mlp", "cae", "pca"):
+        schema.fail("meta.json 'config' 'method'", f"{method!r} is not mlp, cae or pca")
     channels = key(meta, "channels", list)
     if len(channels) != n_channels:
         schema.fail("meta.json 'channels'", f"has {len(channels)} entries, config says {n_channels}")
@@ -221,10 +221,14 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
     for i in range(layers - 1):
         _tensor(schema, f"net.hidden.{i}.weight", (width, width))
         _tensor(schema, f"net.hidden.{i}.bias", (width,))
-    latent = _tensor(schema, "net.out.weight", (None, width)).shape[0]
-    _tensor(schema, "net.out.bias", (latent,))
-    _tensor(schema, "decoder.linear.weight", (n_channels * n_depth, latent))
-    _tensor(schema, "decoder.linear.bias", (n_channels * n_depth,))
+    if method == "mlp":
+        _tensor(schema, "net.out.weight", (n_channels * n_depth, width))
+        _tensor(schema, "net.out.bias", (n_channels * n_depth,))
+    else:
+        latent = _tensor(schema, "net.out.weight", (None, width)).shape[0]
+        _tensor(schema, "net.out.bias", (latent,))
+        _tensor(schema, "decoder.linear.weight", (n_channels * n_depth, latent))
+        _tensor(schema, "decoder.linear.bias", (n_channels * n_depth,))
     if method == "cae":
         c2 = 2 * schema.positive_int(config, "conv_width", "meta.json 'config'")
         reduced = (-(-n_depth // 4) * 4) // 4
@@ -246,6 +250,7 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
             schema.fail("array 'residual/channels'", f"has channel numbers outside 0..{n_channels - 1}")
         features = len(residual_channels) * n_depth
         schema.array("residual/alpha", (n_params, features))
+        schema.array("residual/alpha_linear", (n_params, features), optional=True)
         q = schema.array("residual/q", (count, features), integer=True)
         if q.dtype != np.int16:
             schema.fail("array 'residual/q'", f"has type {q.dtype}, expected int16")

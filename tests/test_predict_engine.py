@@ -31,3 +31,21 @@ def test_engine_matches_torch(grid):
     with torch.no_grad():
         expected = model(torch.from_numpy(params)).numpy()
     np.testing.assert_allclose(engine.forward(weights.tensors, cfg, params), expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["mlp", "cae", "pca"])
+def test_engine_matches_torch_for_every_method(method):
+    """Each architecture's numpy twin, on a freshly initialised network (no weights file needed)."""
+    torch = pytest.importorskip("torch")
+    from innterpol_cli.nn import AtmosphereNet, NetConfig
+
+    torch.manual_seed(0)
+    cfg = NetConfig(n_params=4, n_channels=3, n_depth=18, method=method, latent=8, layers=3, width=16, conv_width=4)
+    model = AtmosphereNet(cfg).double().eval()
+    tensors = {k: v.numpy() for k, v in model.inference_state().items()}
+    assert all(not k.startswith(("encoder.", "decoder.")) for k in tensors) == (method == "mlp")
+    params = np.random.default_rng(1).uniform(-1.1, 1.1, (32, 4))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(params)).numpy()
+    assert expected.shape == (32, 3, 18)
+    np.testing.assert_allclose(engine.forward(tensors, cfg.to_dict(), params), expected, rtol=0, atol=1e-9)

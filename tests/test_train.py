@@ -22,21 +22,26 @@ def small_grid(shared):
 
 def tiny_config(**kw):
     base = dict(latent=8, layers=3, width=32, conv_width=8, cae_epochs=15, net_epochs=15, finetune_epochs=25,
-                batch_size=32, threads=1, seed=1)
+                epochs=40, batch_size=32, threads=1, seed=1)
     base.update(kw)
     return TrainConfig.resolve(**base)
 
 
-def test_tiny_training_error_falls_and_weights_are_complete(small_grid, tmp_path):
+@pytest.mark.parametrize("method, stages", [
+    ("mlp", ["network -> profiles"]),
+    ("cae", ["auto-encoder", "network -> latent", "end-to-end fine-tuning"]),
+])
+def test_tiny_training_error_falls_and_weights_are_complete(small_grid, tmp_path, method, stages):
     from innterpol_cli.interpolate import Interpolator
     from innterpol_cli.scoring import along_axes
 
     out = tmp_path / "tiny.npz"
-    train(small_grid, tiny_config(), str(out), grid_name="tiny", show_progress=False,
+    train(small_grid, tiny_config(method=method), str(out), grid_name="tiny", show_progress=False,
           score=lambda w, grid, test: along_axes(Interpolator(w), grid.params, grid.values, test))
     weights = load(out)
     history = weights.meta["provenance"]["history"]
-    assert [h["stage"] for h in history] == ["auto-encoder", "network -> latent", "end-to-end fine-tuning"]
+    assert [h["stage"] for h in history] == stages
+    assert weights.meta["config"]["method"] == method
     for stage in history:
         assert stage["best_val_loss"] < stage["first_val_loss"], stage
     meta = weights.meta
@@ -55,6 +60,22 @@ def test_tiny_training_error_falls_and_weights_are_complete(small_grid, tmp_path
     back = interp.predict_physical(small_grid.params)
     for c, name in enumerate(("column_mass", "temperature", "gas_pressure", "electron_density")):
         assert np.max(np.abs(back[:, c] / small_grid.values[:, c] - 1)) < 1e-3, name
+
+
+def test_same_command_and_seed_give_identical_weights(small_grid, tmp_path):
+    """The shipped weights' recipe (an epoch budget, a seed, one thread) is reproducible: two runs
+    write the same arrays, bit for bit, network and hybrid alike."""
+    paths = [tmp_path / "a.npz", tmp_path / "b.npz"]
+    for path in paths:
+        train(small_grid, tiny_config(epochs=15), str(path), grid_name="tiny", show_progress=False)
+    a, b = (np.load(p, allow_pickle=False) for p in paths)
+    assert sorted(a.files) == sorted(b.files)
+    for key in a.files:
+        if key != "meta.json":  # the meta records the run's time and paths
+            assert np.array_equal(a[key], b[key]), key
+    other = tmp_path / "c.npz"
+    train(small_grid, tiny_config(epochs=15, seed=2), str(other), grid_name="tiny", show_progress=False)
+    assert not np.array_equal(np.load(other)["tensor/net.inp.weight"], a["tensor/net.inp.weight"])
 
 
 def test_same_seed_same_split(small_grid):
@@ -174,7 +195,7 @@ def test_phoenix_directory_trains_and_predicts(shared, tmp_path):
 def test_resume_continues_from_the_checkpoint(small_grid, tmp_path):
     ckpt = tmp_path / "ckpt"
     out = tmp_path / "w.npz"
-    cfg = tiny_config(cae_epochs=3, net_epochs=3, finetune_epochs=30)
+    cfg = tiny_config(method="cae", cae_epochs=3, net_epochs=3, finetune_epochs=30)
     train(small_grid, cfg, str(out), grid_name="tiny", checkpoint_dir=str(ckpt), show_progress=False, command="first")
     assert (ckpt / "checkpoint.pt").exists()
     before = load(out).meta["provenance"]

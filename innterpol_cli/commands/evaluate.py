@@ -75,7 +75,8 @@ def evaluate(
 
         info("rebuilding the test split along each axis in turn ...")
         evaluation.by_axis = along_axes(interp, data.params, data.values, setup.truth_idx,
-                                        methods=[m for m in ("innterpol", "network") if m in chosen])
+                                        methods=[m for m in ("innterpol", "stencil", "network")
+                                                 if m in chosen or (m == "stencil" and "innterpol" in chosen)])
         print_axes(evaluation.by_axis, interp.name)
     if evaluation.half_step:
         _print_half_step(evaluation.half_step)

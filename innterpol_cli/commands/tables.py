@@ -55,6 +55,12 @@ def print_axes(result: dict, title: str, channels=None) -> None:
                        f"model's largest error over depth; green: better than linear)")
         _rows(table, part, channels)
         err.print(table)
+        sub = part.get("linear_stencil")
+        if sub:
+            table = _table(f"{title}, rebuilt along {axis}, the {sub['n']} of them whose stencil along {axis} is "
+                           f"linear only (an edge plane or a hole; green: better than linear)")
+            _rows(table, sub, channels)
+            err.print(table)
     print_calibration(result, title, channels)
 
 

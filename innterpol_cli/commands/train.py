@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shlex
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -17,15 +18,19 @@ def train(
     paths: list[str] = typer.Argument(..., help="Grid files, directories or glob patterns (.gz is fine)."),
     grid: str = typer.Option(..., "--grid", help="Name recorded in the weights (e.g. atlas9-ck04, marcs-sdss, phoenix)."),
     output: Path = typer.Option(..., "-o", "--output", help="Weights file to write (.npz)."),
-    method: str | None = typer.Option(None, help="cae (default: auto-encoder + network) or pca (PCA + network)."),
-    epochs: int | None = typer.Option(None, help="Fine-tuning epochs (the CAE and latent stages take their own defaults)."),
+    method: str | None = typer.Option(
+        None, help="mlp (default: one network straight to the profiles), cae (the paper's auto-encoder + network) "
+                   "or pca (PCA + network)."),
+    epochs: int | None = typer.Option(
+        None, help="Epochs of mlp's one stage, or of cae/pca's fine-tuning (their first two stages take their own defaults)."),
     cae_epochs: int | None = typer.Option(None, help="Auto-encoder epochs."),
     net_epochs: int | None = typer.Option(None, help="Parameter-to-latent epochs."),
     batch_size: int | None = typer.Option(None, help="Mini-batch size."),
     latent: int | None = typer.Option(None, help="Latent vector size."),
     layers: int | None = typer.Option(None, help="Hidden layers of the parameter network."),
     width: int | None = typer.Option(None, help="Width of the parameter network."),
-    lr: float | None = typer.Option(None, help="Learning rate of the first two stages."),
+    lr: float | None = typer.Option(None, help="Learning rate (mlp; cae/pca: of the first two stages)."),
+    weight_decay: float | None = typer.Option(None, help="AdamW weight decay (mlp)."),
     patience: int | None = typer.Option(None, help="Stop a stage after this many epochs without a better validation loss."),
     seed: int | None = typer.Option(None, help="Seed of the split and of the initialisation."),
     device: str | None = typer.Option(None, help="cpu (default), cuda or auto."),
@@ -64,11 +69,13 @@ def train(
         if output.exists() and not force and not resume:
             raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
         cfg = TrainConfig.resolve(
-            str(config) if config else None, method=method, finetune_epochs=epochs, cae_epochs=cae_epochs,
+            str(config) if config else None, method=method, cae_epochs=cae_epochs,
             net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr,
-            patience=patience, seed=seed,
+            weight_decay=weight_decay, patience=patience, seed=seed,
             device=device, threads=threads, max_minutes=max_minutes,
         )
+        if epochs is not None:
+            cfg = TrainConfig.resolve(None, **{**asdict(cfg), "epochs" if cfg.method == "mlp" else "finetune_epochs": epochs})
         info(f"reading grid files for {grid} ...")
         models, fmt, report = read_grid_files(paths)
         data = build_grid(models, family_for_format(fmt), report, warn=warn)
