@@ -8,6 +8,7 @@ both use ``.mod``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from dataclasses import dataclass
@@ -102,7 +103,14 @@ def read(path, format: str | None = None) -> list[Atmosphere]:
     if not Path(path).exists():
         raise FormatError("no such file", str(path))
     fmt = format or identify(path)
-    return get_format(fmt).read(path)
+    module = get_format(fmt)
+    try:
+        return module.read(path)
+    except (InnterpolError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a damaged file that a reader's own checks did not foresee (astropy's FITS cards, ...)
+        text = " ".join(str(exc).split())[:160] or "unreadable"
+        raise FormatError(f"not a readable {fmt} file ({text})", str(path)) from None
 
 
 def _identify_data(data: bytes, name: str) -> str:
@@ -229,6 +237,9 @@ def _write_directory(atmospheres, directory: Path, format: str, force: bool, nam
     except OSError as exc:
         raise output_error(exc, str(directory)) from None
     try:
+        # The journal first: a staging folder is innterpol's (and its recovery's to remove) only if
+        # its journal says so; nothing else in the directory is ever touched by recovery.
+        _write_journal(staging, {"state": "staging", "names": names})
         new = staging / "new"
         new.mkdir()
         module = get_format(format)
@@ -245,6 +256,17 @@ def _write_directory(atmospheres, directory: Path, format: str, force: bool, nam
             if progress is not None:
                 progress(i + 1)
         existed = [os.path.lexists(t) for t in targets]
+        # A single-file run may have written into the directory while this batch staged (it
+        # refuses once it sees this batch's lock, but it may have started before).
+        from .textio import OutputBusyError, held_elsewhere
+
+        busy = held_elsewhere(directory, names)
+        if busy:
+            raise OutputBusyError(f"another innterpol run is writing {busy} in it: nothing was written", str(directory))
+        if not force and any(existed):
+            appeared = names[existed.index(True)]
+            raise FormatError(f"{appeared} appeared while this batch was being written: nothing was written "
+                              f"(pass --force to overwrite)", str(directory))
         _write_journal(staging, {"state": "commit", "names": names, "existed": existed})
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
@@ -273,7 +295,7 @@ def _write_journal(staging: Path, journal: dict) -> None:
     from .textio import crash_point
 
     part = staging / "journal.json.tmp"
-    part.write_text(json.dumps(journal))
+    part.write_text(json.dumps(dict(journal, innterpol=JOURNAL_VERSION)))
     crash_point("journal-write")
     os.replace(part, staging / "journal.json")
 
@@ -313,22 +335,41 @@ def _roll_back(staging: Path, directory: Path, names: list[str], existed: list[b
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def finish_staged(staging: Path, directory: Path) -> str:
+#: Marks a staging folder's journal as innterpol's (see :func:`write_directory`).
+JOURNAL_VERSION = 1
+
+
+def finish_staged(staging: Path, directory: Path) -> str | None:
     """Finish or undo the batch a killed run left in ``staging`` (see :func:`write_directory`) and
-    remove the folder; says what was done.  Only with the directory's lock held."""
+    remove the folder; says what was done.  A folder without innterpol's journal is not ours: it
+    is left alone (None).  Only with the directory's lock held."""
     import json
     import shutil
 
-    from .textio import _mb, _size
+    from .textio import size_text
 
-    journal = None
+    entries = sorted(p.name for p in staging.iterdir()) if staging.is_dir() else []
+    if not entries:  # killed between creating the folder and writing its journal: nothing in it
+        with contextlib.suppress(OSError):
+            staging.rmdir()
+            return f"removed {staging}, the empty staging folder of a batch killed as it started"
+        return None
+    # Killed while the first journal was being written: only its temporary is there.
+    first = entries == ["journal.json.tmp"]
     try:
-        journal = json.loads((staging / "journal.json").read_text())
-        names, existed, state = list(journal["names"]), list(journal["existed"]), journal["state"]
+        journal = json.loads((staging / ("journal.json.tmp" if first else "journal.json")).read_text())
+        if not isinstance(journal, dict) or journal.get("innterpol") != JOURNAL_VERSION:
+            return None
+        if first and journal.get("state") != "staging":
+            return None
+        names, state = [str(n) for n in journal["names"]], str(journal["state"])
+        existed = [bool(e) for e in journal.get("existed", [False] * len(names))]
     except (OSError, ValueError, KeyError, TypeError):
-        journal = None
-    if journal is None:
-        size = _mb(_size(staging))
+        return None
+    if any("/" in n or n in ("", ".", "..") for n in names):
+        return None
+    if state == "staging":
+        size = size_text(staging)
         shutil.rmtree(staging, ignore_errors=True)
         return f"removed {staging} ({size}), the staging folder of a batch killed before it was complete"
     if state == "commit":

@@ -90,8 +90,12 @@ def identify(head: bytes, name: str = "") -> bool:
 
 def read(path) -> list[Atmosphere]:
     """Every model in a Kurucz deck file (one or many)."""
-    name = str(path)
-    lines = read_text(path).splitlines()
+    return parse(read_text(path), str(path))
+
+
+def parse(text: str, name: str) -> list[Atmosphere]:
+    """Every model in the text of a Kurucz deck file; ``name`` is the file errors name."""
+    lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise FormatError("file is empty", name)
     starts = [i for i, line in enumerate(lines) if line.startswith("TEFF")]
@@ -155,7 +159,9 @@ def _read_one(lines: list[str], start: int, stop: int, path: str) -> Atmosphere:
     if not count_match:
         raise FormatError("cannot read the depth count from 'READ DECK6 N'", path, deck + 1)
     ndepth = int(count_match.group(1))
-    names = lines[deck].split(None, 3)[3] if len(lines[deck].split(None, 3)) > 3 else ""
+    # The names follow the count, which may touch DECK6 (``READ DECK6100 RHOX,...``: Fortran I3 in
+    # columns 11-13, as ATLAS writes 100 or more depths).
+    names = lines[deck][count_match.end():]
     columns = [c.strip() for c in names.replace(" ", "").split(",") if c.strip()] or [c for c, _ in COLUMNS]
     known = dict(COLUMNS)
     for column in columns:
@@ -317,6 +323,8 @@ def format_model(atm: Atmosphere) -> str:
         pairs = "".join(f" {z:2d} {kurucz[z - 1]:6.2f}" for z in range(first, min(first + 6, 100)))
         lines.append(" ABUNDANCE CHANGE" + pairs)
     n = len(layers["column_mass"])
+    if n > 999:  # the count is an I3 field (columns 11-13)
+        raise FormatError(f"{atm.describe()}: {n} depths do not fit the 3-digit depth count of READ DECK6 (at most 999)")
     lines.append(f"READ DECK6{n:3d} RHOX,T,P,XNE,ABROSS,ACCRAD,VTURB, FLXCNV,VCONV,VELSND")
     table = np.column_stack([layers[name] for _, name in COLUMNS])
     names = [name for _, name in COLUMNS]

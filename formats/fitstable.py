@@ -140,6 +140,10 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
     }
     for key in SCALARS:
         columns.append(fits.Column(name=key, format="D", unit=SCALAR_UNITS.get(key), array=np.array(scalar_values[key], dtype=float)))
+    names = [str(m.extra.get("name", "")) for m in models]
+    if any(names):  # the CSV's name column: one per row, as a directory batch would name its files
+        columns.append(fits.Column(name="NAME", format=f"{max(len(x.encode()) for x in names)}A",
+                                   array=np.array([x.encode() for x in names])))
     geometry = np.array([m.geometry for m in models])
     columns.append(fits.Column(name="GEOMETRY", format=f"{max(len(g) for g in geometry)}A", array=geometry))
     columns.append(fits.Column(name="NDEPTH", format="J", array=ndepth))
@@ -280,7 +284,7 @@ def read(path) -> list[Atmosphere]:
         if data is None or len(data) == 0:
             return []
         names = {c.upper() for c in data.columns.names}
-        for required in ("TEFF", "LOGG", "NDEPTH", "ABUNDANCES"):
+        for required in ("TEFF", "LOGG", "NDEPTH", "ABUNDANCES", "TEMPERATURE"):
             if required not in names:
                 raise FormatError(f"table lacks the {required} column", name)
         n = len(data)
@@ -301,9 +305,13 @@ def read(path) -> list[Atmosphere]:
         partial = {pp: _vectors(data[column], n) for column, pp in pp_pairs}
         meta = list(data["META"]) if "META" in names else ["{}"] * n
 
+    width = layers["temperature"].shape[1]
     models = []
     for i in range(n):
         k = int(ndepth[i])
+        if not 2 <= k <= width:
+            raise FormatError(f"row {i + 1}: NDEPTH = {k}, but the depth columns hold {width} values "
+                              f"(NDEPTH must be 2 to {width})", name)
         row_layers = {key: table[i, :k].copy() for key, table in layers.items() if not np.all(np.isnan(table[i, :k]))}
         row_partial = {key: table[i, :k].copy() for key, table in partial.items() if not np.all(np.isnan(table[i, :k]))}
         row_sigma = {key: table[i, :k].copy() for key, table in sigmas.items() if not np.all(np.isnan(table[i, :k]))}

@@ -86,8 +86,12 @@ def _leading(line: str, path: str, lineno: int, what: str) -> float:
 
 
 def read(path) -> list[Atmosphere]:
-    name = str(path)
-    lines = read_text(path).splitlines()
+    return parse(read_text(path), str(path))
+
+
+def parse(text: str, name: str) -> list[Atmosphere]:
+    """The model in the text of a MARCS ``.mod`` file; ``name`` is the file errors name."""
+    lines = text.splitlines()
     if not any(line.strip() for line in lines):
         raise FormatError("file is empty", name)
     if len(lines) < 12 or "Teff [K]" not in lines[1]:
@@ -122,6 +126,11 @@ def read(path) -> list[Atmosphere]:
     ndepth = int(_leading(lines[i], name, i + 1, "the number of depth points"))
     if ndepth < 2:
         raise FormatError(f"bad number of depth points {ndepth}", name, i + 1)
+    # Each depth takes a line in each of the two structure blocks: a count beyond the lines left
+    # (a corrupt 99999999999) is refused before any table is sized by it.
+    if 2 * ndepth > len(lines) - i:
+        raise FormatError(f"{ndepth} depth points announced, but only {len(lines) - i} lines follow: "
+                          f"wrong depth count or truncated file", name, i + 1)
     expect(i + 1, "Model structure")
     expect(i + 2, "lgTauR")
     block1, i = _block(lines, i + 3, ndepth, len(BLOCK1) + 1, name)

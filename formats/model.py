@@ -216,7 +216,10 @@ def log_tau_from_opacity(column_mass: np.ndarray, opacity: np.ndarray) -> np.nda
     tau = np.empty_like(column_mass)
     tau[0] = opacity[0] * column_mass[0]
     tau[1:] = tau[0] + np.cumsum(0.5 * (opacity[1:] + opacity[:-1]) * np.diff(column_mass))
-    return np.log10(tau)
+    # A broken model (RHOX decreasing, a negative opacity) gives tau <= 0: NaN here, which the
+    # check then reports by name, without numpy's RuntimeWarning on the way.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.log10(tau)
 
 
 def opacity_from_log_tau(column_mass: np.ndarray, log_tau: np.ndarray) -> np.ndarray:

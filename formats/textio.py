@@ -9,29 +9,48 @@ import math
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import FieldOverflowError, FormatError
 
+#: The most bytes one input file may hold (gunzipped): the whole CK04 grid file of one
+#: metallicity is about 1 MB; /dev/zero or a gzip bomb is refused, not read until memory runs out.
+MAX_INPUT_BYTES = 256 * 2**20
+
 
 def read_bytes(path: str | os.PathLike) -> bytes:
-    """All bytes of ``path`` ("-" is stdin), gunzipped when they are gzip."""
+    """All bytes of ``path`` ("-" is stdin), gunzipped when they are gzip; at most
+    :data:`MAX_INPUT_BYTES`."""
+    import zlib
+
     name = str(path)
+    too_big = f"more than {MAX_INPUT_BYTES // 2**20} MB: not a model file"
     try:
         if name == "-":
-            data = sys.stdin.buffer.read()
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
         else:
-            data = Path(name).read_bytes()
+            with open(name, "rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise FormatError(f"cannot read: {exc.strerror or exc}", name) from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise FormatError(too_big, name)
     if data[:2] == b"\x1f\x8b":
+        out, rest = [], data
         try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
+            while rest:  # concatenated gzip members, as gzip.decompress takes them
+                inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                out.append(inflate.decompress(rest, MAX_INPUT_BYTES + 1 - sum(map(len, out))))
+                if inflate.unconsumed_tail or sum(map(len, out)) > MAX_INPUT_BYTES:
+                    raise FormatError(too_big + " once unzipped", name)
+                if not inflate.eof:
+                    raise EOFError("compressed file ended before the end-of-stream marker was reached")
+                rest = inflate.unused_data.lstrip(b"\x00")
+        except (zlib.error, EOFError) as exc:
             raise FormatError(f"corrupt gzip data ({exc})", name) from None
+        data = b"".join(out)
     return data
 
 
@@ -64,6 +83,10 @@ def _silence_stdout() -> None:
 def write_stdout(data: str | bytes) -> None:
     """All of ``data`` to stdout, or an OSError.  Straight to the descriptor: a buffered stream's
     large write returns a short count, without an error, when the reader closes the pipe."""
+    if sys.stdout is None:  # the process was started with its stdout closed (``>&-``)
+        import errno
+
+        raise OSError(errno.EBADF, "stdout is closed; nothing was written")
     try:
         fd = sys.stdout.fileno()
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
@@ -81,28 +104,70 @@ def write_stdout(data: str | bytes) -> None:
         view = view[os.write(fd, view):]
 
 
+def stream_kind(path: str | os.PathLike) -> str | None:
+    """What kind of stream an existing output ``path`` is ("a FIFO", "a character device"; also
+    through a link such as /dev/stdout), or None for a regular file, a directory or a new name.
+    A stream is written into, never replaced: ``--force`` must not turn /dev/null into a file."""
+    import stat
+
+    if str(path) == "-":
+        return "stdout"
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return None
+
+
+def _write_stream(name: str, data: str | bytes) -> None:
+    """All of ``data`` into the existing stream ``name`` (opened without creating or truncating)."""
+    kind = stream_kind(name)
+    if kind in ("a block device", "a socket"):
+        raise FormatError(f"is {kind}: innterpol writes models into files, FIFOs and character devices only", name)
+    raw = data if isinstance(data, bytes) else data.encode("ascii")
+    fd = os.open(name, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
+    try:
+        view = memoryview(raw)
+        while len(view):
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "w"):
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
 
-    ``"-"`` writes to stdout (buffered in memory first, so a failure writes nothing); a reader
-    that closes the pipe early is an error, not a success.  Errors of the file system (a full
-    disk) are FormatErrors naming the file.
+    ``"-"`` writes to stdout, and an existing FIFO or character device (/dev/null, /dev/stdout) is
+    written into (never replaced), both buffered in memory first, so that a failure writes
+    nothing; a reader that closes the pipe early is an error, not a success.  Errors of the file
+    system (a full disk) are FormatErrors naming the file.
     """
     name = str(path)
     binary = "b" in mode
-    if name == "-":
+    if name == "-" or stream_kind(name):
         buffer = io.BytesIO() if binary else io.StringIO()
         yield buffer
         try:
-            write_stdout(buffer.getvalue())
+            if name == "-":
+                write_stdout(buffer.getvalue())
+            else:
+                _write_stream(name, buffer.getvalue())
         except OSError as exc:
-            raise output_error(exc, "stdout") from None
+            raise output_error(exc, "stdout" if name == "-" else name) from None
         return
     target = Path(name)
     directory = target.parent if str(target.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=PART_SUFFIX, dir=directory)
+        fd, tmp = _create_part(target, directory)
     except OSError as exc:
         raise output_error(exc, name) from None
     try:
@@ -122,6 +187,23 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
         if isinstance(exc, OSError):
             raise output_error(exc, name) from None
         raise
+
+
+def _create_part(target: Path, directory: Path) -> tuple[int, str]:
+    """Create the temporary file ``.NAME.XXXXXXXX.part`` of ``target`` (exclusively), after naming it
+    in the target's lock file when this process holds that lock: the journal by which the next run
+    knows the leftover of a killed run as ours (and nothing else that merely looks like one)."""
+    import secrets
+
+    lock = str(lock_path(target, False))
+    while True:
+        tmp = str(directory / f".{target.name}.{secrets.token_hex(4)}{PART_SUFFIX}")
+        if lock in _held and _held[lock][2]:
+            os.write(_held[lock][0], f"part {os.path.basename(tmp)}\n".encode())
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+        except FileExistsError:
+            continue
 
 
 # ------------------------------------------------------------------------ locks and leftovers
@@ -197,16 +279,60 @@ def _try_lock(path: Path) -> int | None:
         os.close(fd)
 
 
-def _release(path: Path, fd: int) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)  # still holding the lock: see _try_lock
+def _release(path: Path, fd: int, remove: bool = True) -> None:
+    if remove:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # still holding the lock: see _try_lock
     os.close(fd)
 
 
 def _holder(path: Path) -> str:
-    with contextlib.suppress(OSError, ValueError):
-        return f" (process {int(path.read_text().split()[0])})"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return f" (process {int(path.read_text().split()[1])})"
     return ""
+
+
+def _refuse_during_batch(directory: Path, name: str) -> None:
+    """OutputBusyError if a directory batch of another run holds ``directory``: a single file
+    written into it meanwhile would be replaced by, or mixed with, the batch."""
+    import fcntl
+
+    lock = directory / DIRECTORY_LOCK
+    if str(lock) in _held:
+        return
+    try:
+        fd = os.open(lock, os.O_RDONLY)
+    except OSError:
+        return  # no batch there
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise OutputBusyError(f"another innterpol run is writing a batch into {directory}{_holder(lock)}: wait for it "
+                              f"to finish, or choose another output", name) from None
+    finally:
+        os.close(fd)
+
+
+def held_elsewhere(directory: Path, names) -> str | None:
+    """The first of ``names`` in ``directory`` whose file lock another run holds (a single-file
+    write in progress), or None; a batch checks this before it commits."""
+    import fcntl
+
+    for name in names:
+        lock = lock_path(directory / name, False)
+        if str(lock) in _held:
+            continue
+        try:
+            fd = os.open(lock, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return name
+        finally:
+            os.close(fd)
+    return None
 
 
 @contextlib.contextmanager
@@ -220,7 +346,7 @@ def output_lock(target: str | os.PathLike, directory: bool = False, wait: float 
     within one process; without ``fcntl`` (Windows) no lock is taken.
     """
     name = str(target)
-    if name == "-":
+    if name == "-" or (not directory and stream_kind(name)):  # streams are written into, not replaced
         yield
         return
     try:
@@ -254,18 +380,27 @@ def output_lock(target: str | os.PathLike, directory: bool = False, wait: float 
         if fd is None:
             raise OutputBusyError(f"another innterpol run is writing it{_holder(path)}: wait for it to finish, "
                                   f"or choose another output", name)
+        previous = b""
         with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        _held[key] = [fd, 1]
+            previous = os.pread(fd, 65536, 0)
+        # A file of that name that innterpol did not make (not empty, no LOCK_MAGIC) is only locked:
+        # never truncated, written or removed.
+        ours = previous == b"" or previous.startswith(LOCK_MAGIC.encode())
+        if ours:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{LOCK_MAGIC} {os.getpid()}\n".encode())
+        _held[key] = [fd, 1, ours]
         try:
-            for message in recover(name, directory):
+            if not directory:
+                _refuse_during_batch(Path(os.path.abspath(name)).parent, name)
+            for message in recover(name, directory, previous):
                 if warn is not None:
                     warn(message)
             yield
         finally:
-            del _held[key]
-            _release(path, fd)
+            ours = _held.pop(key)[2]
+            _release(path, fd, remove=ours)
     finally:
         for folder in reversed(created):  # deepest first; stops at the first that is not empty
             try:
@@ -288,6 +423,11 @@ def _create_directory(path: Path) -> list[Path]:
     return list(reversed(missing))
 
 
+def size_text(path: Path) -> str:
+    """The size of a file or folder, as the recovery messages give it."""
+    return _mb(_size(path))
+
+
 def _size(path: Path) -> int:
     if path.is_dir():
         return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
@@ -298,13 +438,18 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size / 1e3:.0f} kB"
 
 
-def recover(target: str | os.PathLike, directory: bool) -> list[str]:
+def recover(target: str | os.PathLike, directory: bool, previous: bytes = b"") -> list[str]:
     """Finish or remove what killed runs left on ``target``; one message per leftover.
 
     Call it only with the target's lock held (:func:`output_lock`), so that no live run owns
-    them.  A directory's staging folders are rolled forward when their batch had committed and
-    back otherwise (see :func:`formats.write_directory`); partial files (``.NAME.*.part``) and
-    lock files of targets that nobody holds are removed.
+    them; ``previous`` is what the lock file held before this run took it.  Only what a journal of
+    innterpol's names is touched: a directory's staging folders that carry their journal are
+    rolled forward when their batch had committed and back otherwise (see
+    :func:`formats.write_directory`); a partial file is removed when a killed run's lock file names
+    it; a lock file is removed only when it is one of innterpol's (it starts with
+    :data:`LOCK_MAGIC`) and nobody holds it.  Anything else that merely looks like a leftover (a
+    folder named ``.innterpol-notes``, a ``.draft.abcdefgh.part``, an empty ``.x.lock``) is the
+    user's and stays.
     """
     path = Path(target)
     messages = []
@@ -315,34 +460,55 @@ def recover(target: str | os.PathLike, directory: bool) -> list[str]:
 
         for entry in sorted(path.iterdir()):
             if entry.name.startswith(STAGING_PREFIX) and entry.is_dir():
-                messages.append(finish_staged(entry, path))
-            elif _PART.fullmatch(entry.name) and entry.is_file():
-                owner = path / _PART.fullmatch(entry.name).group(1)
-                messages += _remove_if_free(entry, lock_path(owner, False), "partial file of a killed run")
+                message = finish_staged(entry, path)
+                if message:
+                    messages.append(message)
             elif _LOCK.fullmatch(entry.name) and entry.name != DIRECTORY_LOCK and _is_lock_file(entry):
-                messages += _remove_if_free(None, entry, "")
+                owner = path / _LOCK.fullmatch(entry.name).group(1)
+                messages += _remove_if_free(entry, owner)
         return messages
-    parent = path.parent if str(path.parent) else Path(".")
-    if parent.is_dir():
-        for entry in sorted(parent.glob(f".{glob_escape(path.name)}.*{PART_SUFFIX}")):
-            if not _PART.fullmatch(entry.name):
-                continue
-            size = _mb(_size(entry))
-            with contextlib.suppress(OSError):
-                entry.unlink()
-                messages.append(f"removed {entry} ({size}), the partial file of a killed run")
+    return _remove_parts(path, previous)
+
+
+def _parts_named(content: bytes) -> list[str]:
+    """The partial files a lock file's content names (see :func:`_create_part`)."""
+    if not content.startswith(LOCK_MAGIC.encode()):
+        return []
+    names = []
+    for line in content.decode("ascii", "replace").splitlines()[1:]:
+        kind, _, name = line.partition(" ")
+        if kind == "part" and _PART.fullmatch(name) and "/" not in name:
+            names.append(name)
+    return names
+
+
+def _remove_parts(target: Path, content: bytes) -> list[str]:
+    """Remove the partial files of ``target`` that a killed run's lock file ``content`` names."""
+    messages = []
+    parent = target.parent if str(target.parent) else Path(".")
+    for name in _parts_named(content):
+        entry = parent / name
+        if _PART.fullmatch(name).group(1) != target.name or not entry.is_file():
+            continue
+        size = size_text(entry)
+        with contextlib.suppress(OSError):
+            entry.unlink()
+            messages.append(f"removed {entry} ({size}), the partial file of a killed run")
     return messages
 
 
-#: ``.NAME.RANDOM.part`` as :func:`tempfile.mkstemp` names them, and ``.NAME.lock``.
+#: ``.NAME.XXXXXXXX.part`` as :func:`_create_part` names them, and ``.NAME.lock``; a lock file of
+#: innterpol's starts with LOCK_MAGIC and the holder's process id.
 _PART = re.compile(r"\.(.+)\.[A-Za-z0-9_]{8}" + re.escape(PART_SUFFIX))
-_LOCK = re.compile(r"\..+" + re.escape(LOCK_SUFFIX))
+_LOCK = re.compile(r"\.(.+)" + re.escape(LOCK_SUFFIX))
+LOCK_MAGIC = "innterpol-lock"
 
 
 def _is_lock_file(path: Path) -> bool:
-    """Whether ``path`` looks like one of our lock files (empty, or a process id): anything else is the user's."""
+    """Whether ``path`` is one of innterpol's lock files (it starts with LOCK_MAGIC): anything else is the user's."""
     try:
-        return path.is_file() and re.fullmatch(rb"(\d+\n)?", path.read_bytes()[:32]) is not None
+        with open(path, "rb") as handle:
+            return path.is_file() and handle.read(len(LOCK_MAGIC)) == LOCK_MAGIC.encode()
     except OSError:
         return False
 
@@ -353,8 +519,8 @@ def glob_escape(text: str) -> str:
     return glob.escape(text)
 
 
-def _remove_if_free(leftover: Path | None, lock: Path, what: str) -> list[str]:
-    """Remove ``leftover`` (and the stale ``lock``) if nobody holds ``lock``."""
+def _remove_if_free(lock: Path, owner: Path) -> list[str]:
+    """Remove the stale lock file ``lock`` of ``owner``, and the partial files it names, if nobody holds it."""
     if str(lock) in _held:
         return []
     try:
@@ -364,11 +530,7 @@ def _remove_if_free(leftover: Path | None, lock: Path, what: str) -> list[str]:
     if fd is None:
         return []
     try:
-        if leftover is None:
-            return []
-        size = _mb(_size(leftover))
-        leftover.unlink()
-        return [f"removed {leftover} ({size}), the {what}"]
+        return _remove_parts(owner, os.pread(fd, 65536, 0))
     except OSError:
         return []
     finally:

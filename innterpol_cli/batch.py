@@ -30,6 +30,7 @@ import csv
 import io
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,16 +68,24 @@ class Batch:
     ignored_columns: list[str] = field(default_factory=list)
 
 
+#: A plain decimal number (Python's float() also takes "5_777", "inf" and non-ASCII digits).
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
 def parse_number(text: str, what: str) -> float:
-    """A finite float from ``text``, or BatchError naming ``what``."""
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
-        shown = text if text.strip() else ""
-        raise BatchError(f"{what}: {shown!r} is not a number" if shown else f"{what}: empty") from None
+    """A finite float from ``text``, written as a plain decimal number, or BatchError naming
+    ``what``.  -0 is 0 (no "-0.00" in names and titles)."""
+    stripped = text.strip() if isinstance(text, str) else ""
+    if not stripped:
+        raise BatchError(f"{what}: empty")
+    if stripped.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        raise BatchError(f"{what}: {stripped!r} is not finite")
+    if not _DECIMAL.fullmatch(stripped):
+        raise BatchError(f"{what}: {text!r} is not a number")
+    value = float(stripped)
     if not math.isfinite(value):
-        raise BatchError(f"{what}: {text.strip()!r} is not finite")
-    return value
+        raise BatchError(f"{what}: {stripped!r} is not finite")
+    return value + 0.0
 
 
 #: Parameters beyond these are refused before any arithmetic: no star and no extrapolation of a
@@ -252,6 +261,11 @@ def file_names(atmospheres, fmt: str, names: list[str] | None = None, rows: list
     suffix = formats.OUTPUT_SUFFIX.get(fmt, "." + fmt)
     out = [name if Path(name).suffix else name + suffix for name in names]
     for i, name in enumerate(out):
+        implied = formats.format_from_suffix(name)
+        if implied is not None and implied != fmt:
+            row = rows[i] if rows else i + 1
+            raise BatchError(f"{source}, row {row}, column name: {name!r} is the name of a {implied} file, but this batch "
+                             f"writes {fmt} (choose --format {implied}, or another name)")
         if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
             row = rows[i] if rows else i + 1
             raise BatchError(f"{source}, row {row}: name {name[:40]!r}... with its suffix is longer than {MAX_NAME_BYTES} bytes")
@@ -265,7 +279,15 @@ def file_names(atmospheres, fmt: str, names: list[str] | None = None, rows: list
 
 
 def check_writable_file(target: str, force: bool) -> None:
-    """Refuse an existing file without ``force`` and a path that cannot be written, before any work."""
+    """Refuse an existing file without ``force`` and a path that cannot be written, before any work.
+    An existing FIFO or character device is written into (never replaced), without ``force``."""
+    from formats.textio import stream_kind
+
+    kind = stream_kind(target)
+    if kind in ("a block device", "a socket"):
+        raise BatchError(f"{target} is {kind}: innterpol writes models into files, FIFOs and character devices only")
+    if kind:
+        return
     path = Path(target)
     if path.is_dir():
         raise BatchError(f"{target} is a directory: end it with '/' to write one file per model into it")

@@ -212,7 +212,9 @@ def check(models, format: str | None = None) -> list[Report]:
     """A :class:`Report` for every model, in order.
 
     With ``format``, each model is checked as that format would write it: with the quantities its
-    writer derives (formats.derived_quantities), and with the ``fields`` test of a text format.
+    writer derives (formats.derived_quantities), with the ``fields`` test of a text format, and,
+    for a text format, as its file reads back, at the written precision (what ``innterpol check``
+    of the written file will judge).
     """
     import formats
 
@@ -227,6 +229,7 @@ def check(models, format: str | None = None) -> list[Report]:
             # The writer names what is missing; the check judges what is there.
             with contextlib.suppress(InnterpolError):
                 layers.update(formats.derived_quantities(atm, format))
+                layers.update(_as_written(module, atm))
         completed.append(layers)
     groups: dict[tuple, list[int]] = {}
     for i, (atm, layers) in enumerate(zip(models, completed)):
@@ -259,6 +262,15 @@ def check(models, format: str | None = None) -> list[Report]:
     for report in reports:
         report.failures.sort(key=lambda f: order.index(f.test))
     return reports
+
+
+def _as_written(module, atm) -> dict[str, np.ndarray]:
+    """The depth quantities of ``atm`` as a text format's file of it reads back (rounded to the
+    printed digits, re-derived as the reader derives them); nothing for a binary format."""
+    if not hasattr(module, "parse"):
+        return {}
+    written = module.parse(module.format_model(atm), atm.describe())[0]
+    return {name: values for name, values in written.layers.items() if len(values) == atm.ndepth}
 
 
 def summary(reports) -> dict[str, tuple[int, int, int]]:

@@ -37,6 +37,8 @@ def main() -> None:
     from formats.errors import InnterpolError
 
     debug = "--debug" in sys.argv[1:]
+    # --debug is global but may come anywhere, after the subcommand too: take it out for Typer.
+    sys.argv[1:] = [arg for arg in sys.argv[1:] if arg != "--debug"]
     try:
         if sys.argv[1:2] == ["predict"]:  # the everyday command skips Typer's slow setup (commands/predict.py)
             from .commands.predict import run_fast
@@ -69,11 +71,18 @@ def main() -> None:
             raise SystemExit(_report(exc.format_message() + hint, exc.exit_code)) from None
         if debug:
             raise
-        raise SystemExit(_report(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)")) from None
+        raise SystemExit(_report(f"unexpected internal error: {_plain(exc)} (run with --debug for the traceback, "
+                                 f"and please report it)")) from None
     if code == 130:  # Click turns Ctrl-C inside a command into a silent return of 130
         raise SystemExit(_report("interrupted", 130))
     if isinstance(code, int) and code:
         raise SystemExit(code)
+
+
+def _plain(exc: BaseException) -> str:
+    """An unexpected exception's message, one line, at most 200 characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _report(message: str, code: int = 1) -> int:

@@ -20,7 +20,18 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+#: Control characters (C0, DEL, C1) shown escaped: a name read from a file (a weights file's
+#: meta.json, a model's TITLE) must not move the cursor, clear the screen or fake a line.
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character written as ``\\xNN``."""
+    return text.translate(_CONTROL)
+
+
 def _emit(label: str, style: str, message: str) -> None:
+    message = printable(message)
     if not sys.stderr.isatty():
         sys.stderr.write(f"{label}{message}\n")
         sys.stderr.flush()

@@ -170,20 +170,18 @@ class Interpolator:
         inside = self.cells.stencils(params).found
         status = np.where(inside, INSIDE, OUTSIDE)
         steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
-        # Squared distances in grid-step units as one matrix product:
-        # sum_j ((q_j - n_j) / s_j)^2 = q^2 . (1/s^2) - 2 q . (n/s^2) + sum_j (n_j/s_j)^2
-        inv2 = 1.0 / steps**2
-        scaled_nodes = self.nodes * inv2
-        node_term = np.sum(self.nodes * scaled_nodes, axis=1)
         # Inside the populated grid a point is its own reference; the nearest node is only
-        # searched for the others (it is what the messages about them name).
+        # searched for the others (it is what the messages about them name), in grid-step units,
+        # from the point moved onto the grid's bounding box (a far-off value, --mh 5 or --teff 1,
+        # is nearest the box's face; differences, not expanded squares, so 1e200 stays exact).
         nearest = params.copy()
         outside = np.where(~inside)[0]
-        chunk = max(1, 4_000_000 // max(len(self.nodes), 1))
+        lo, hi = self.nodes.min(axis=0), self.nodes.max(axis=0)
+        chunk = max(1, 2_000_000 // max(self.nodes.size, 1))
         for start in range(0, len(outside), chunk):
             rows = outside[start: start + chunk]
-            q = params[rows]
-            dist2 = (q**2) @ inv2.T - 2.0 * (q @ scaled_nodes.T) + node_term
+            q = np.clip(np.nan_to_num(params[rows], nan=0.0), lo, hi)
+            dist2 = np.sum(((q[:, None, :] - self.nodes[None]) / steps) ** 2, axis=2)
             nearest[rows] = self.nodes[np.argmin(dist2, axis=1)]
         reach = (1.0 + 1e-9) * steps
         rest = np.where(~inside)[0]

@@ -53,6 +53,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     pp_weight: float = 0.2  # loss weight of MARCS partial-pressure channels against the structure
+    convection_weight: float = 0.25  # mlp: loss weight of the convection channels (zero in radiative layers)
     device: str = "cpu"
     threads: int = 0  # 0: torch's default
     max_minutes: float = 0.0  # 0: no wall-clock budget
@@ -205,8 +206,16 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     scaling = ParamScaling.fit(grid.params, family.axes)
     x_norm = scaling(grid.params)
 
-    channel_weight = np.array([cfg.pp_weight if ch.name.startswith("pp:") else 1.0 for ch in family.channels])
-    weight = torch.tensor(channel_weight / channel_weight.mean(), dtype=torch.float32, device=device)[None, :, None]
+    def channel_weights(pp: float, convection: float) -> torch.Tensor:
+        values = np.array([pp if ch.name.startswith("pp:") else convection if ch.zero_floor else 1.0
+                           for ch in family.channels])
+        return torch.tensor(values / values.mean(), dtype=torch.float32, device=device)[None, :, None]
+
+    weight = channel_weights(cfg.pp_weight, cfg.convection_weight if cfg.method == "mlp" else 1.0)
+    # The epoch kept is the one of lowest validation loss on the structure (T, pressures, RHOX, ...):
+    # the convection columns, zero in radiative layers and noisy, and the partial pressures would
+    # otherwise pick an early epoch whose structure is far from the best.
+    structure = channel_weights(0.0, 0.0)
 
     net_cfg = NetConfig(
         n_params=len(family.axes), n_channels=len(family.channels), n_depth=y_all.shape[2], method=cfg.method,
@@ -218,8 +227,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     tr = torch.tensor(train_idx, device=device)
     va = torch.tensor(val_idx, device=device)
 
-    def wmse(pred, target):
-        return ((pred - target) ** 2 * weight).mean()
+    def wmse(pred, target, w=None):
+        return ((pred - target) ** 2 * (weight if w is None else w)).mean()
 
     ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
     state = {"stage": 0, "epoch": 0}
@@ -228,7 +237,17 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     if resume:
         if not ckpt_path or not ckpt_path.exists():
             raise TrainError(f"--resume: no checkpoint at {ckpt_path}")
-        saved = torch.load(ckpt_path, map_location=device, weights_only=True)
+        import warnings
+
+        try:
+            with warnings.catch_warnings():  # torch's notes on pickle protocols are not for the user
+                warnings.simplefilter("ignore")
+                saved = torch.load(ckpt_path, map_location=device, weights_only=True)
+            if not isinstance(saved, dict) or "model" not in saved:
+                raise ValueError("not a checkpoint")
+        except Exception:  # torch's UnpicklingError advises weights_only=False: never for a file we did not write
+            raise TrainError(f"{ckpt_path}: not an innterpol checkpoint (damaged, or it holds pickled objects, which "
+                             f"innterpol never loads): remove it, or start without --resume") from None
         model.load_state_dict(saved["model"])
         state = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"]), "optimizer": saved.get("optimizer"),
                  "best": saved.get("best"), "best_loss": float(saved.get("best_loss", math.inf))}
@@ -248,7 +267,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         so_far = {"history": earlier["history"] + history,
                   "trained_seconds": earlier["trained_seconds"] + time.monotonic() - start_time,
                   "commands": earlier["commands"] + [command]}
-        torch.save({"stage": stage, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+        torch.save({"stage": stage, "epoch": epoch, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict() if optimizer is not None else None,
                     "best": best, "best_loss": best_loss, "provenance_json": json.dumps(so_far)}, tmp)
         tmp.replace(ckpt_path)
 
@@ -260,7 +280,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=decay) if decay else torch.optim.Adam(params, lr=lr)
         first = 0
         best_loss, best = math.inf, None
-        if state["stage"] == stage and state.get("optimizer"):
+        if state["stage"] == stage and state.get("optimizer") and state["epoch"] > 0:
             optimizer.load_state_dict(state["optimizer"])
             first = state["epoch"]
             best, best_loss = state.get("best"), state.get("best_loss", math.inf)
@@ -309,12 +329,15 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         history.append({"stage": name, "epochs": epoch + 1 - first if epochs > first else 0,
                         "first_val_loss": first_val, "best_val_loss": best_loss})
         state.update(stage=stage + 1, epoch=0, optimizer=None, best=None, best_loss=math.inf)
-        save_checkpoint(stage + 1, 0, torch.optim.Adam(model.parameters()), None, math.inf)
+        # At a stage boundary there is no optimizer state to keep: the next stage builds its own, over
+        # its own parameters (a resume after an interrupt early in that stage starts it afresh).
+        save_checkpoint(stage + 1, 0, None, None, math.inf)
 
     if cfg.method == "mlp":
         # One stage, on the profiles themselves.
         run_stage(0, "network -> profiles", cfg.epochs, list(model.net.parameters()), cfg.lr,
-                  lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b]), decay=cfg.weight_decay, floor=0.0)
+                  lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b], structure),
+                  decay=cfg.weight_decay, floor=0.0)
     elif cfg.method == "cae":
         run_stage(0, "auto-encoder", cfg.cae_epochs, list(model.encoder.parameters()) + list(model.decoder.parameters()),
                   cfg.lr, lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]),

@@ -78,15 +78,19 @@ def load(path: str | os.PathLike) -> Weights:
         with np.load(name, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except Exception as exc:  # zip/npz errors of every kind
-        raise WeightsError(f"{name}: not a readable weights file ({exc})") from None
+        if "pickle" in str(exc):  # numpy's advice (allow_pickle) is not for a weights file
+            raise WeightsError(f"{name}: not an innterpol weights file (it holds pickled objects or is not an .npz "
+                               f"archive; innterpol loads arrays only and never runs code from a file)") from None
+        raise WeightsError(f"{name}: not a readable weights file (not an .npz archive of arrays)") from None
     if "meta.json" not in arrays:
         raise WeightsError(f"{name}: not an innterpol weights file (no meta.json)")
     try:
         meta = json.loads(arrays.pop("meta.json").tobytes().decode("utf-8"))
     except UnicodeDecodeError:
         raise WeightsError(f"{name}: meta.json is not UTF-8 text") from None
-    except ValueError as exc:
-        raise WeightsError(f"{name}: meta.json is not valid JSON ({exc})") from None
+    except (ValueError, RecursionError) as exc:
+        where = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else " (nested too deeply)"
+        raise WeightsError(f"{name}: meta.json is not valid JSON{where}") from None
     if not isinstance(meta, dict):
         raise WeightsError(f"{name}: meta.json is a JSON {type(meta).__name__}, not an object")
     if meta.get("format_version") != FORMAT_VERSION:

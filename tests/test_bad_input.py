@@ -92,7 +92,7 @@ def _log_tau_strings(a):
 
 
 def _missing_tensor(a):
-    del a["tensor/decoder.linear.bias"]
+    del a["tensor/net.out.bias"]
     return a
 
 
@@ -106,7 +106,7 @@ WEIGHTS_CASES = {
     "non-finite tensor": (_nan_tensor, "array 'tensor/net.out.weight': has 1 non-finite values"),
     "wrong dtype": (_q_as_float, "array 'residual/q': has type float32, expected integers"),
     "non-numeric list": (_log_tau_strings, "meta.json 'log_tau': is not a list of numbers"),
-    "missing tensor": (_missing_tensor, "array 'tensor/decoder.linear.bias': missing"),
+    "missing tensor": (_missing_tensor, "array 'tensor/net.out.bias': missing"),
 }
 
 

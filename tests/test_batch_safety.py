@@ -118,9 +118,14 @@ def test_kill_during_a_real_large_batch(tmp_path):
     journal = None
     while proc.poll() is None and time.monotonic() < deadline:
         journal = next(out.glob(".innterpol-*/journal.json"), None)
-        if journal is not None:  # the batch is committed and its files are being moved into place
+        try:
+            committed = journal is not None and '"commit"' in journal.read_text()
+        except OSError:  # replaced or removed as we read it
+            committed = False
+        if committed:  # the batch is committed and its files are being moved into place
             os.kill(proc.pid, signal.SIGKILL)
             break
+        journal = None
         time.sleep(0.002)
     proc.wait(timeout=60)
     if journal is None:

@@ -55,14 +55,17 @@ def convert(
         hint = " (.mod is used by both ATLAS9 and MARCS)" if target.lower().endswith(".mod") else ""
         raise InnterpolError(f"cannot tell the output format of {target!r}{hint}: pass --to with one of {formats.known_formats()}")
     formats.get_format(fmt)  # unknown names fail here, listing the known ones
-    if not to_directory and target != "-" and Path(target).exists() and not force:
-        raise InnterpolError(f"{target} exists: pass --force to overwrite")
     from formats.textio import output_lock
 
+    from ..batch import check_writable_file
+
+    to_file = not to_directory and target != "-"
+    if to_file:
+        check_writable_file(target, force)  # a FIFO or character device is written into, never replaced
     # Locked from here to the last write: a second run on the same output fails at once.
     with output_lock(target, directory=to_directory, warn=warn):
-        if not to_directory and target != "-" and Path(target).exists() and not force:
-            raise InnterpolError(f"{target} exists: pass --force to overwrite")
+        if to_file:
+            check_writable_file(target, force)  # again, now that no other run can create it
         _convert(source, target, fmt, from_format, force, skip_invalid, to_directory)
 
 

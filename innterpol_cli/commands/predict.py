@@ -152,6 +152,9 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
     atmospheres = batch.keep_valid(atmospheres, fmt, job, skip_invalid)
     batch.report_skipped(job.problems, warn)
 
+    if fmt == "fits" and not to_directory and job.names is not None:
+        for atm, name in zip(atmospheres, job.names):  # one table: the names go into its NAME column
+            atm.extra["name"] = name
     provenance = {"gridname": interp.name, "weights": Path(interp.weights.path).name, "command": "innterpol predict"}
     options = {"provenance": provenance} if fmt == "fits" else {}
     if to_directory:
