@@ -267,12 +267,20 @@ def _write_directory(atmospheres, directory: Path, format: str, force: bool, nam
             appeared = names[existed.index(True)]
             raise FormatError(f"{appeared} appeared while this batch was being written: nothing was written "
                               f"(pass --force to overwrite)", str(directory))
-        _write_journal(staging, {"state": "commit", "names": names, "existed": existed})
+        exchange = _can_exchange(directory, staging)
+        if not exchange:
+            _write_journal(staging, {"state": "commit", "names": names, "existed": existed})
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError):
             raise output_error(exc, str(directory)) from None
         raise
+    if exchange:
+        try:
+            _exchange_commit(staging, directory, names)
+        except OSError as exc:
+            raise FormatError(f"cannot write: {exc.strerror or exc}; nothing was changed", str(directory)) from None
+        return targets
     crash_point("journal")
     try:
         _move_staged(staging, directory, names)
@@ -287,6 +295,164 @@ def _write_directory(atmospheres, directory: Path, format: str, force: bool, nam
     crash_point("cleanup")
     shutil.rmtree(staging, ignore_errors=True)
     return targets
+
+
+# ------------------------------------------------------------------ the commit by exchange
+#: ``renameat2`` flag: swap two paths in one step (Linux 3.15+, most local file systems).
+_RENAME_EXCHANGE = 2
+_exchange_ok: dict[int, bool] = {}  # device -> whether RENAME_EXCHANGE works there
+
+
+def _renameat2_exchange(a: Path, b: Path) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    function = getattr(libc, "renameat2", None)
+    if function is None:
+        raise OSError(38, "renameat2 is not available")
+    at_fdcwd = -100
+    if function(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def _exchange_supported(parent: Path) -> bool:
+    """Whether two folders in ``parent`` can be swapped in one step (probed once per file system)."""
+    import sys
+    import tempfile
+
+    if not sys.platform.startswith("linux") or os.environ.get("INNTERPOL_COMMIT") == "moves":
+        return False
+    device = os.stat(parent).st_dev
+    if device not in _exchange_ok:
+        probe = Path(tempfile.mkdtemp(prefix=".innterpol-probe-", dir=parent))
+        try:
+            (probe / "a").mkdir()
+            (probe / "b").mkdir()
+            _renameat2_exchange(probe / "a", probe / "b")
+            _exchange_ok[device] = True
+        except OSError:
+            _exchange_ok[device] = False
+        finally:
+            import shutil
+
+            shutil.rmtree(probe, ignore_errors=True)
+    return _exchange_ok[device]
+
+
+def _can_exchange(directory: Path, staging: Path) -> bool:
+    """Whether a batch can commit by exchange: only plain files in ``directory`` (a folder
+    cannot be hard-linked into the new version), a writable parent on a file system that swaps."""
+    parent = directory.resolve().parent
+    try:
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return False
+        with os.scandir(directory) as entries:
+            if any(e.is_dir(follow_symlinks=False) for e in entries if e.name != staging.name):
+                return False
+        return _exchange_supported(parent)
+    except OSError:
+        return False
+
+
+def _exchange_commit(staging: Path, directory: Path, names: list[str]) -> None:
+    """Commit a staged batch in one step for readers: build the directory's new version beside it
+    (hard links of every file that stays, the new files moved in), then swap the two with
+    ``renameat2(RENAME_EXCHANGE)``, and remove the old version.  A journal beside them,
+    ``.NAME.innterpol-XXXXXXXX.journal``, names the new version and the directory's inode, so that
+    the next run on a killed batch removes the new version (not swapped yet: the old state) or the
+    old one (swapped: the new state); the files are never a mix."""
+    import json
+    import shutil
+    import stat
+    import tempfile
+
+    from .textio import LOCK_MAGIC, OutputBusyError, crash_point, held_elsewhere
+
+    directory = directory.resolve()
+    parent = directory.parent
+    staged_names = set(names)
+    with os.scandir(directory) as scan:
+        keep = [e.name for e in scan if e.name != staging.name and e.name not in staged_names]
+    # A single-file run writing any file here would land in the old version and be lost.
+    locks = [n[1:-len(".lock")] for n in keep if n.startswith(".") and n.endswith(".lock")]
+    busy = held_elsewhere(directory, [n for n in locks if _starts_with(directory / f".{n}.lock", LOCK_MAGIC)])
+    if busy:
+        raise OutputBusyError(f"another innterpol run is writing {busy} in it: nothing was written", str(directory))
+    version = Path(tempfile.mkdtemp(prefix=f".{directory.name}.innterpol-", dir=parent))
+    journal = version.with_name(version.name + ".journal")
+    record = {"innterpol": JOURNAL_VERSION, "state": "linking", "directory": directory.name, "version": version.name,
+              "inode": os.stat(directory).st_ino}
+    try:
+        _write_file_atomically(journal, json.dumps(record))
+        for name in keep:
+            os.link(directory / name, version / name, follow_symlinks=False)
+        for name in names:
+            os.rename(staging / "new" / name, version / name)
+        os.chmod(version, stat.S_IMODE(os.stat(directory).st_mode))
+        crash_point("exchange")
+        _renameat2_exchange(version, directory)
+    except BaseException:
+        # Not swapped: the directory is as it was.
+        shutil.rmtree(version, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            journal.unlink()
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    crash_point("swapped")
+    _write_file_atomically(journal, json.dumps(dict(record, state="swapped")))
+    crash_point("cleanup")
+    shutil.rmtree(version, ignore_errors=True)  # the old version now, with the staging folder in it
+    journal.unlink()
+
+
+def _starts_with(path: Path, magic: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(magic)) == magic.encode()
+    except OSError:
+        return False
+
+
+def _write_file_atomically(path: Path, text: str) -> None:
+    part = path.with_name(path.name + ".tmp")
+    part.write_text(text)
+    os.replace(part, path)
+
+
+def finish_exchange(directory: Path) -> list[str]:
+    """Finish the exchange commits that killed runs left beside ``directory`` (their journals
+    name them; see :func:`_exchange_commit`); one message each.  Only with the directory's lock held."""
+    import json
+    import shutil
+
+    from .textio import glob_escape
+
+    directory = Path(os.path.abspath(directory))
+    parent = directory.parent
+    messages = []
+    pattern = f".{glob_escape(directory.name)}.innterpol-*.journal"
+    for journal in sorted(parent.glob(pattern)):
+        try:
+            record = json.loads(journal.read_text())
+            if not isinstance(record, dict) or record.get("innterpol") != JOURNAL_VERSION:
+                continue
+            if record.get("directory") != directory.name:
+                continue
+            version = parent / str(record["version"])
+            inode = int(record["inode"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if version.parent != parent or not version.name.startswith(f".{directory.name}.innterpol-"):
+            continue
+        swapped = record.get("state") == "swapped" or os.stat(directory).st_ino != inode
+        shutil.rmtree(version, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            journal.unlink()
+        messages.append(f"finished the batch a killed run had swapped into {directory}: its new files are in place"
+                        if swapped else f"removed the new version of {directory} that a killed run had not swapped "
+                        f"in yet: the previous files are as they were")
+    return messages
 
 
 def _write_journal(staging: Path, journal: dict) -> None:

@@ -456,8 +456,9 @@ def recover(target: str | os.PathLike, directory: bool, previous: bytes = b"") -
     if directory:
         if not path.is_dir():
             return messages
-        from . import finish_staged
+        from . import finish_exchange, finish_staged
 
+        messages += finish_exchange(path)
         for entry in sorted(path.iterdir()):
             if entry.name.startswith(STAGING_PREFIX) and entry.is_dir():
                 message = finish_staged(entry, path)

@@ -232,6 +232,49 @@ def keep_valid(atmospheres: list, fmt: str, job: Batch, skip_invalid: bool = Fal
     return [atmospheres[i] for i in keep]
 
 
+#: Rows predicted and checked together: a batch that fails the check fails within one chunk.
+CHUNK = 2000
+
+
+def predict_valid(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid: bool, warn=None,
+                  max_sigma: float | None = None, chunk: int = CHUNK) -> list:
+    """The atmospheres of ``job``'s rows that pass the check as ``fmt`` would write them
+    (:func:`keep_valid`), predicted and checked chunk by chunk: without ``skip_invalid`` the first
+    failing model stops the batch at once, not after every row is predicted.  The coverage guard
+    runs first, on every row (a row outside the grid stops the batch before any prediction)."""
+    import formats
+
+    status = interp.guard(job.params, extrapolate, warn)
+    kept, params, rows, names = [], [], [], []
+    options = {} if max_sigma is None else {"max_sigma": max_sigma}
+    for start in range(0, len(job.rows), chunk):
+        part = slice(start, start + chunk)
+        sub = Batch(job.params[part], job.rows[part], None if job.names is None else job.names[part], job.source)
+        # Far extrapolation can overflow: the check refuses what comes out non-finite.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            models = interp.atmospheres(sub.params, status=status[part], warn=warn, **options)
+        if start == 0:
+            formats.derived_quantities(models[0], fmt)  # MissingQuantityError, naming the quantity, before any writing
+        try:
+            models = keep_valid(models, fmt, sub, skip_invalid)
+        except BatchError:  # with skip_invalid, every model of this chunk fails: the other chunks may pass
+            models = []
+        job.problems += sub.problems
+        if not models:
+            continue
+        kept += models
+        params.append(sub.params)
+        rows += sub.rows
+        if sub.names is not None:
+            names += sub.names
+    if not kept:
+        raise BatchError(f"{job.source}: no model passes the physical-consistency check (first: {job.problems[0]})")
+    job.params, job.rows = np.concatenate(params), rows
+    if job.names is not None:
+        job.names = names
+    return kept
+
+
 #: The longest file name (in bytes, with its suffix) that common file systems take.
 MAX_NAME_BYTES = 255
 

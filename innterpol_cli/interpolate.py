@@ -446,14 +446,16 @@ class Interpolator:
         return " ".join(words) + (" corner" if len(words) > 1 else " edge")
 
     def atmospheres(self, params: np.ndarray | None = None, *, extrapolate: bool = False, warn=None,
-                    max_sigma: float = MAX_SIGMA, **given) -> list[Atmosphere]:
+                    max_sigma: float = MAX_SIGMA, status: np.ndarray | None = None, **given) -> list[Atmosphere]:
         """Complete :class:`formats.Atmosphere` objects, ready for any writer, with the 1-sigma
-        uncertainty of every predicted layer quantity (calibrated weights)."""
+        uncertainty of every predicted layer quantity (calibrated weights).  ``status``: the
+        coverage of ``params`` when the caller ran :meth:`guard` already (a batch predicted in chunks)."""
         if params is None:
             params = self.parameters(**given)
         params = np.atleast_2d(np.asarray(params, dtype=float))
         check_parameters(params, self.axes)
-        status = self.guard(params, extrapolate, warn)
+        if status is None:
+            status = self.guard(params, extrapolate, warn)
         arrays = self._arrays(params, status, warn, True, self.calibrated, max_sigma)
         models = [self.assemble(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
         log_pradk = self.blend.scalar("pradk", params) if self.blend is not None else None

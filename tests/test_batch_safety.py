@@ -24,6 +24,9 @@ CSV = "teff,logg,mh,name\n" + "".join(f"{5000 + 250 * i},4.5,0,{n}\n" for i, n i
 MOMENTS = [f"stage:{i}" for i in range(1, 6)] + ["journal-write", "journal"] + ["backup:1", "backup:2"] + \
           [f"commit:{i}" for i in range(1, 6)] + ["cleanup"] + \
           ["commit:2:error,rollback:1", "commit:4:error,rollback:2", "backup:2:error,rollback:1"]
+#: The same for a commit by exchange (the default where the file system swaps folders): the
+#: directory is then never a mix for its readers, not even before the next run recovers it.
+EXCHANGE_MOMENTS = [f"stage:{i}" for i in range(1, 6)] + ["journal-write", "exchange", "swapped", "cleanup"]
 
 
 #: The CLI in a subprocess that can be killed.
@@ -50,9 +53,16 @@ def _is_new_state(state: dict[str, str]) -> bool:
             and all(state[f"{n}.dat"].startswith("TEFF") for n in NAMES))
 
 
-def test_kill_at_random_moments_leaves_old_or_complete_new_state(tmp_path, capsys, monkeypatch):
+def _visible(directory: Path) -> dict[str, str]:
+    """What a reader of the directory sees: its files that are not dotfiles."""
+    return {p.name: p.read_text() for p in sorted(directory.iterdir()) if not p.name.startswith(".")}
+
+
+@pytest.mark.parametrize("commit", ["moves", "exchange"])
+def test_kill_at_random_moments_leaves_old_or_complete_new_state(commit, tmp_path, capsys, monkeypatch):
     rng = random.Random(11)
-    moments = MOMENTS + rng.sample(MOMENTS, 20 - len(MOMENTS)) if len(MOMENTS) < 20 else MOMENTS
+    all_moments = MOMENTS if commit == "moves" else EXCHANGE_MOMENTS
+    moments = all_moments + rng.choices(all_moments, k=max(0, 20 - len(all_moments)))
     (tmp_path / "stars.csv").write_text(CSV)
     seen = {"old": 0, "new": 0}
     for run, moment in enumerate(moments):
@@ -60,11 +70,15 @@ def test_kill_at_random_moments_leaves_old_or_complete_new_state(tmp_path, capsy
         out.mkdir()
         for name, text in OLD.items():
             (out / name).write_text(text)
-        result = _predict(["-p", tmp_path / "stars.csv", "-o", f"{out}/", "--force"], {"INNTERPOL_CRASH_AT": moment})
+        result = _predict(["-p", tmp_path / "stars.csv", "-o", f"{out}/", "--force"],
+                          {"INNTERPOL_CRASH_AT": moment, "INNTERPOL_COMMIT": commit})
         if ":error" in moment and "rollback" not in moment.split(",")[-1]:
             assert result.returncode == 1
         elif "error" not in moment:
             assert result.returncode == -signal.SIGKILL, (moment, result.stderr)
+        if commit == "exchange":  # before any recovery, a reader sees the old files or all the new ones
+            visible = _visible(out)
+            assert visible == OLD or _is_new_state(visible), (moment, {k: v[:20] for k, v in visible.items()})
         # The next run on the directory finishes or rolls back the killed one, and names what it found.
         code, _, err = run_cli(["predict", "--teff", 5777, "--logg", 4.44, "-o", f"{out}/"], capsys, monkeypatch)
         assert code == 0, err
@@ -101,13 +115,15 @@ def test_injected_error_while_moving_rolls_back(tmp_path, capsys, monkeypatch):
     csv = tmp_path.parent / f"{tmp_path.name}.csv"
     csv.write_text(CSV)
     monkeypatch.setenv("INNTERPOL_CRASH_AT", "commit:3:error")
+    monkeypatch.setenv("INNTERPOL_COMMIT", "moves")
     code, _, err = run_cli(["predict", "-p", csv, "-o", f"{tmp_path}/", "--force"], capsys, monkeypatch)
     assert code == 1 and "nothing was changed" in err, err
     assert _state(tmp_path) == OLD and _leftovers(tmp_path) == []
 
 
 def test_kill_during_a_real_large_batch(tmp_path):
-    """kill -9 (not a hook) once the journal shows the batch moving into place, as in the issue; the next run finishes it."""
+    """kill -9 (not a hook) once the batch is committing, as in the issue: before any recovery a
+    reader sees none or all of the 1,500 files, and the next run leaves exactly that."""
     rows = "".join(f"{4000 + (i % 40) * 50},{3.0 + (i // 40) % 4 * 0.5},0,m{i}\n" for i in range(1500))
     (tmp_path / "big.csv").write_text("teff,logg,mh,name\n" + rows)
     out = tmp_path / "out"
@@ -115,26 +131,29 @@ def test_kill_during_a_real_large_batch(tmp_path):
     proc = subprocess.Popen([*CLI, "predict", "-p", tmp_path / "big.csv", "-o", f"{out}/"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    journal = None
+    killed = False
     while proc.poll() is None and time.monotonic() < deadline:
-        journal = next(out.glob(".innterpol-*/journal.json"), None)
+        # Committing: the new version is being built beside the directory (or, where the file
+        # system cannot swap folders, the staging journal says commit).
+        staging = next(out.glob(".innterpol-*/journal.json"), None)
         try:
-            committed = journal is not None and '"commit"' in journal.read_text()
+            moving = staging is not None and '"commit"' in staging.read_text()
         except OSError:  # replaced or removed as we read it
-            committed = False
-        if committed:  # the batch is committed and its files are being moved into place
+            moving = False
+        if moving or next(tmp_path.glob(".out.innterpol-*.journal"), None) is not None:
             os.kill(proc.pid, signal.SIGKILL)
+            killed = True
             break
-        journal = None
-        time.sleep(0.002)
+        time.sleep(0.001)
     proc.wait(timeout=60)
-    if journal is None:
-        pytest.skip("the batch finished before it could be killed")
+    assert killed, "the batch finished before it could be killed"
+    seen = len(list(out.glob("m*.dat")))
+    assert seen in (0, 1500), seen
     second = _predict(["--teff", 5777, "--logg", 4.44, "-o", f"{out}/"])
     assert second.returncode == 0, second.stderr
     assert "killed" in second.stderr
-    assert _leftovers(out) == []
-    assert len(list(out.glob("m*.dat"))) == 1500  # committed before the kill: finished
+    assert _leftovers(out) == [] and not list(tmp_path.glob(".out.*"))
+    assert len(list(out.glob("m*.dat"))) == seen
 
 
 def test_leftover_part_file_of_a_killed_single_file_run_is_named_and_removed(tmp_path):

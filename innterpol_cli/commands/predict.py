@@ -145,11 +145,7 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
         batch.report_skipped(job.problems, warn)
         raise batch.BatchError(f"{job.source}: no valid rows to predict")
 
-    # Far extrapolation can overflow: the check below refuses what comes out non-finite.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        atmospheres = interp.atmospheres(job.params, extrapolate=extrapolate, warn=warn, max_sigma=max_sigma)
-    formats.derived_quantities(atmospheres[0], fmt)  # MissingQuantityError, naming the quantity, before any writing
-    atmospheres = batch.keep_valid(atmospheres, fmt, job, skip_invalid)
+    atmospheres = batch.predict_valid(interp, job, fmt, extrapolate, skip_invalid, warn=warn, max_sigma=max_sigma)
     batch.report_skipped(job.problems, warn)
 
     if fmt == "fits" and not to_directory and job.names is not None:
