@@ -79,12 +79,14 @@ class NodeSet:
         positions = np.unravel_index(np.asarray(keys), self.shape)
         return np.stack([self.values[j][positions[j]] for j in range(len(positions))], axis=1)
 
-    def _axis(self, j: int, x: np.ndarray, expand: bool, cubic: bool):
+    def _axis(self, j: int, x: np.ndarray, expand: bool | tuple[int, int], cubic: bool):
         """Per row: 4 positions on axis ``j``, their weights, whether a stencil exists, the
         ``curve`` and ``slope`` weights, and whether the stencil is cubic.
 
         A value on a grid value uses it alone, unless ``expand``: then the neighbouring values
-        on either side are used instead (the value itself is treated as missing).
+        on either side are used instead (the value itself is treated as missing); ``expand=(b, a)``
+        skips ``b`` more values below and ``a`` more above as well, so that the value sits at
+        another fraction of a wider cell (how the uncertainty is calibrated off mid-cell).
 
         Two more weight sets measure how uncertain the interpolation along this axis is: ``curve``,
         for a cubic stencil, cubic minus linear weights (how much the curvature the cubic sees
@@ -96,8 +98,10 @@ class NodeSet:
         k = np.searchsorted(grid, x - 1e-9)
         on = np.minimum(k, n - 1)
         exact = (k < n) & (np.abs(grid[on] - x) < ON_NODE)
-        hi = np.where(exact, k + 1, k) if expand else k
-        pos = np.stack([k - 2, k - 1, hi, hi + 1], axis=1)
+        below, above = expand if isinstance(expand, tuple) else (0, 0)
+        hi = np.where(exact, k + 1 + above, k) if expand else k
+        lo = np.where(exact, k - below, k) if expand else k
+        pos = np.stack([lo - 2, lo - 1, hi, hi + 1], axis=1)
         use_cubic = cubic & (pos[:, 0] >= 0) & (pos[:, 3] < n)
         linear_ok = (pos[:, 1] >= 0) & (pos[:, 2] < n)
         p = np.clip(pos, 0, n - 1)
@@ -124,7 +128,7 @@ class NodeSet:
         return p, w, valid, curve, slope, use_cubic
 
     def stencils(self, queries: np.ndarray, *, cubic: bool = False, impute: bool = False, fallback: bool = False,
-                 widen: int | None = None) -> Stencils:
+                 widen: int | tuple[int, int, int] | None = None) -> Stencils:
         """Stencils of many points (see :class:`Stencils`).
 
         Attempts, each for the points still without a stencil: with ``cubic``, cubic on the first
@@ -133,8 +137,12 @@ class NodeSet:
         is present; the caller fills the absent ones in.  With ``fallback``, a point exactly on an
         absent node is rebuilt by widening one axis at a time (Teff first) to its neighbouring
         values.  ``widen=j`` does only that, along axis ``j``: how a held-out node is rebuilt
-        along one axis.
+        along one axis; ``widen=(j, b, a)`` also skips ``b`` more grid values below and ``a`` above
+        (see :meth:`_axis`).
         """
+        skip = (0, 0)
+        if isinstance(widen, tuple):
+            widen, skip = widen[0], (int(widen[1]), int(widen[2]))
         queries = np.atleast_2d(np.asarray(queries, dtype=float))
         n, p = queries.shape
         size = 4**p
@@ -155,7 +163,8 @@ class NodeSet:
             if not len(todo):
                 break
             q = queries[todo]
-            axes = [self._axis(j, q[:, j], expand=(j == widened), cubic=use_cubic and j in self.cubic_axes) for j in range(p)]
+            axes = [self._axis(j, q[:, j], expand=skip if j == widened else False,
+                               cubic=use_cubic and j in self.cubic_axes) for j in range(p)]
             ok = np.all([a[2] for a in axes], axis=0)
             node_idx = np.zeros((len(todo), size), dtype=np.intp)
             slot_keys = np.zeros((len(todo), size), dtype=np.intp)
