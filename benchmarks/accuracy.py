@@ -56,10 +56,20 @@ def main(argv=None) -> int:
         result = along_axes(interp, grid.params, grid.values, held, log=info)
         channels = None if args.all_channels else HEADLINE.get(interp.family)
         print_axes(result, f"{interp.name} ({Path(str(interp.weights.path)).name})", channels)
+        if interp.calibrated:
+            from innterpol_cli.interpolate import MAX_SIGMA
+            from innterpol_cli.scoring import calibration_by_fraction
+            from innterpol_cli.uncertainty import SKIPS
+
+            result["by_fraction"] = calibration_by_fraction(interp, grid.params, grid.values, held, SKIPS,
+                                                            max_sigma=MAX_SIGMA, log=info)
         if args.markdown:
             print(markdown(result, HEADLINE.get(interp.family)))
             print()
             print(calibration_markdown(result, HEADLINE.get(interp.family)))
+            if "by_fraction" in result:
+                print()
+                print(fraction_markdown(result["by_fraction"], HEADLINE.get(interp.family)))
         info(f"{interp.name}: {time.perf_counter() - start:.1f} s")
         if args.figures:
             from innterpol_cli.plots import axes_depth_figure
@@ -126,6 +136,25 @@ def calibration_markdown(result: dict, channels) -> str:
                 n = part.get("n") or part.get("n_calibration")
                 lines.append(f"| {axis} | {n} | {name} | {100 * row['within_1']:.1f}% | {100 * row['within_2']:.1f}% | "
                              f"{row['rank_correlation']:.2f} |")
+    return "\n".join(lines)
+
+
+def fraction_markdown(by_fraction: dict, channels) -> str:
+    """README rows of the uncertainty where real queries fall: per axis and cell fraction (and the
+    rebuilds with a linear stencil), within 1 / 2 / beyond 3 sigma, rank correlation, median sigma
+    and error, and the guard's false-alarm and miss rates (T, at the default --max-sigma)."""
+    lines = ["| axis | rebuilds | models | quantity | within 1 sigma | within 2 sigma | beyond 3 sigma | rank corr. | "
+             "median sigma | median error | guard: false alarms / misses |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for axis, rows in by_fraction.items():
+        for label, row in rows.items():
+            guard = row.get("guard")
+            for name in channels:
+                c = row["channels"][name]
+                cells = [f"{100 * c['within_1']:.1f}%", f"{100 * c['within_2']:.1f}%", f"{100 * c['beyond_3']:.1f}%",
+                         f"{c['rank_correlation']:.2f}", f"{100 * c['median_sigma']:.3g}%", f"{100 * c['median_error']:.3g}%"]
+                g = (f"{100 * guard['false_alarm']:.0f}% of {guard['good']} / {100 * guard['miss']:.0f}% of {guard['bad']}"
+                     if guard and name == "temperature" else "")
+                lines.append(f"| {axis} | {label} | {row['n']} | {name} | " + " | ".join(cells) + f" | {g} |")
     return "\n".join(lines)
 
 

@@ -41,15 +41,45 @@ def _conv_transpose1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, strid
     return out
 
 
+def _mlp(t: dict[str, np.ndarray], prefix: str, layers: int, x: np.ndarray) -> np.ndarray:
+    """:class:`innterpol_cli.nn.ProfileNet`: SiLU layers, a linear output."""
+    h = _silu(_linear(x, t, f"{prefix}.inp"))
+    for i in range(layers - 1):
+        h = _silu(_linear(h, t, f"{prefix}.hidden.{i}"))
+    return _linear(h, t, f"{prefix}.out")
+
+
+def profiles(tensors: dict[str, np.ndarray], meta: dict, arrays: dict | None, mean: np.ndarray, scale: np.ndarray,
+             params: np.ndarray) -> np.ndarray:
+    """Normalised parameters (B, P) -> the network's normalised profiles (B, C, D): the main
+    network, with the structure channels (``meta["structure"]``: RHOX, T, P, Ne / Pe) taken from
+    the structure network where the weights have one.  Training and inference both call this."""
+    out = forward(tensors, meta["config"], params)
+    structure = meta.get("structure")
+    if not structure or not arrays or "structure/mean" not in arrays:
+        return out
+    from .encoding import Channel
+
+    channels = structure["channels"]
+    standard = _mlp(tensors, "structure", structure["layers"], params).reshape(len(params), len(channels), -1)
+    standard = standard * arrays["structure/scale"] + arrays["structure/mean"]
+    out = np.array(out)
+    for i, c in enumerate(channels):
+        ch = Channel.from_dict(meta["channels"][c])
+        values = standard[:, i]
+        if ch.transform == "steps":  # monotone first, then the top value and log increments
+            values = ch.increasing(values)
+        learned = ch.forward(ch.from_standard(values)) if ch.transform == "steps" else values
+        out[:, c] = (learned - mean[c]) / scale[c]
+    return out
+
+
 def forward(tensors: dict[str, np.ndarray], cfg: dict, params: np.ndarray) -> np.ndarray:
-    """Normalised parameters (B, P) -> normalised profiles (B, C, D)."""
+    """Normalised parameters (B, P) -> normalised profiles (B, C, D) of the main network."""
     t = tensors
     n_channels, n_depth = cfg["n_channels"], cfg["n_depth"]
     if cfg["method"] == "mlp":
-        h = _silu(_linear(params, t, "net.inp"))
-        for i in range(cfg["layers"] - 1):
-            h = _silu(_linear(h, t, f"net.hidden.{i}"))
-        return _linear(h, t, "net.out").reshape(-1, n_channels, n_depth)
+        return _mlp(t, "net", cfg["layers"], params).reshape(-1, n_channels, n_depth)
     h = _elu(_linear(params, t, "net.inp"))
     for i in range(cfg["layers"] - 1):
         h = h + _elu(_linear(h, t, f"net.hidden.{i}"))

@@ -12,11 +12,13 @@ where two grid values lie on each side, else linear), a prediction is
 Since S[r] + S[N] = S[grid], this is cubic interpolation of the grid models plus alpha times the
 part of the network's curvature that the stencil misses.  At a node the grid model comes back;
 a stencil node that is absent from the grid is filled in by the network (residual 0).  alpha
-is chosen per axis and channel among 0, 1/4, ..., 1 on validation nodes rebuilt along that axis
-alone, to minimise the median over models of each model's largest error plus five times the
-median error: alpha = 0, the stencil alone, whenever the network does not help.  A point
-interpolated along several axes takes the smallest alpha of those axes.  Where no stencil
-exists (beyond the populated grid) the network alone answers.
+is chosen per axis, channel and band of :data:`ALPHA_BAND` depths among 0, 1/4, ..., 1 on
+validation nodes rebuilt along that axis alone, separately for rebuilds whose stencil along the
+axis is cubic and those where it is linear only (an edge plane, a hole), to minimise the median
+over models of each model's largest error plus five times the median error: alpha = 0, the
+stencil alone, wherever the network does not help.  A point interpolated along several axes
+takes the smallest alpha of those axes.  Where no stencil exists (beyond the populated grid) the
+network alone answers.
 
 Channels marked ``zero_floor`` (convection) are exactly zero where every grid node of the
 stencil is zero.
@@ -89,14 +91,21 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
         for target, subset in ((alpha, ~linear if (~linear).sum() >= MIN_LINEAR else np.ones_like(linear)),
                                (alpha_linear, linear if linear.sum() >= MIN_LINEAR else np.ones_like(linear))):
             for c in range(n_channels):
-                target[j, c * n_depth:(c + 1) * n_depth] = _best_alpha(miss[subset, c], curvature[subset, c])
+                for start in range(0, n_depth, ALPHA_BAND):
+                    band = slice(start, min(start + ALPHA_BAND, n_depth))
+                    target[j, c * n_depth + band.start:c * n_depth + band.stop] = _best_alpha(
+                        miss[subset, c, band], curvature[subset, c, band])
         if log:
+            mean = [round(float(alpha[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
+            mean_linear = [round(float(alpha_linear[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
             log(f"hybrid blend along axis {j}: {len(rows)} validation nodes ({int(linear.sum())} with a linear "
-                f"stencil), alpha per channel {[float(alpha[j, c * n_depth]) for c in range(n_channels)]}, "
-                f"linear stencil {[float(alpha_linear[j, c * n_depth]) for c in range(n_channels)]}")
+                f"stencil), mean alpha per channel {mean}, linear stencil {mean_linear}")
     return alpha, alpha_linear, counts
 
 
+#: Depth points per band of the blend weight (each channel's alpha is chosen band by band: the
+#: network helps more in some layers than in others).
+ALPHA_BAND = 12
 #: Fewest validation rebuilds with a linear stencil that get a blend weight of their own.
 MIN_LINEAR = 20
 

@@ -223,16 +223,17 @@ class Interpolator:
     def network(self, params: np.ndarray) -> np.ndarray:
         """The network alone: normalised profiles (N, C, D)."""
         x = self.scaling(np.asarray(params, dtype=float))
+        w = self.weights
         if len(x) < 256:
-            return engine.forward(self.weights.tensors, self.meta["config"], x)
+            return engine.profiles(w.tensors, self.meta, w.arrays, w.mean, w.scale, x)
         # Large batches run in float32 (about twice as fast; 1e-7 relative, far below the
         # network's own error), in chunks that stay in cache.
         if not hasattr(self, "_tensors32"):
-            self._tensors32 = {k: v.astype(np.float32) for k, v in self.weights.tensors.items()}
+            self._tensors32 = {k: v.astype(np.float32) for k, v in w.tensors.items()}
         out = np.empty((len(x), self.meta["config"]["n_channels"], self.meta["config"]["n_depth"]))
         for start in range(0, len(x), 1024):
             rows = slice(start, start + 1024)
-            out[rows] = engine.forward(self._tensors32, self.meta["config"], x[rows].astype(np.float32))
+            out[rows] = engine.profiles(self._tensors32, self.meta, w.arrays, w.mean, w.scale, x[rows].astype(np.float32))
         return out
 
     def without(self, nodes: np.ndarray) -> Interpolator:
@@ -394,12 +395,29 @@ class Interpolator:
     def _channel(self, name: str) -> int:
         return [ch.name for ch in self.codec].index(name)
 
+    @property
+    def guard_z(self) -> float:
+        """The guard warns where ``guard_z`` times the largest sigma(T) exceeds the threshold: the
+        factor the calibration chose so that few models whose error exceeds it go unwarned
+        (``meta["uncertainty"]["guard_z"]``; 1 for weights calibrated before it existed)."""
+        value = (self.meta.get("uncertainty") or {}).get("guard_z", 1.0)
+        return float(value) if isinstance(value, (int, float)) and value > 0 else 1.0
+
+    @staticmethod
+    def peak_sigma_t(sigma_t: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+        """Each model's largest sigma(T) over depth, in percent."""
+        return 100.0 * np.max(sigma_t / temperature, axis=1)
+
+    def warns(self, peak_sigma_t: np.ndarray, max_sigma: float) -> np.ndarray:
+        """Whether the guard warns about models of these largest sigma(T) (percent) at ``max_sigma``."""
+        return self.guard_z * np.asarray(peak_sigma_t) > max_sigma
+
     def warn_uncertain(self, params: np.ndarray, temperature: np.ndarray, sigma_t: np.ndarray, signals: Signals,
                        status: np.ndarray | None, max_sigma: float, warn) -> None:
         """One warning naming the first model whose sigma(T) exceeds ``max_sigma`` percent at some
         depth: how large, where in depth, where in the grid and why; and how many more do."""
         relative = 100.0 * sigma_t / temperature
-        over = np.where(relative.max(axis=1) > max_sigma)[0]
+        over = np.where(self.warns(relative.max(axis=1), max_sigma))[0]
         if not len(over):
             return
         i = over[0]

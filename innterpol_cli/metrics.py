@@ -100,6 +100,9 @@ def calibration(pred: np.ndarray, sigma: np.ndarray, true: np.ndarray, kind: str
     return {
         "within_1": float(np.mean(ratio <= 1.0)),
         "within_2": float(np.mean(ratio <= 2.0)),
+        "beyond_3": float(np.mean(ratio > 3.0)),
+        "median_sigma": float(np.median(sigma / scale)) if kind in ("log", "relative") else float(np.median(sigma)),
+        "median_error": float(np.median(error / scale)) if kind in ("log", "relative") else float(np.median(error)),
         "rank_correlation": rank_correlation((sigma / scale).max(axis=1), (error / scale).max(axis=1)),
         "reliability": [float(np.mean(ratio <= k)) for k in RELIABILITY_K],
     }

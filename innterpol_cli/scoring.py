@@ -116,3 +116,68 @@ def along_axes(interp, params: np.ndarray, values: np.ndarray, held: np.ndarray,
                 for c, ch in enumerate(interp.codec)}
         log(f"along {axis}: {len(rows)} held-out nodes rebuilt")
     return result
+
+
+#: Cell-fraction bins of the calibration tables: t folded to [0, 0.5] (0 on a node, 0.5 mid-cell).
+FRACTION_BINS = ((0.0, 0.25), (0.25, 0.5))
+
+
+def guard_rates(max_error: np.ndarray, warned: np.ndarray, threshold: float) -> dict:
+    """The guard's false-alarm rate (warned, among models whose true max error stays below
+    ``threshold``) and miss rate (not warned, among those above it)."""
+    good, bad = max_error <= threshold, max_error > threshold
+    return {"good": int(good.sum()), "bad": int(bad.sum()),
+            "false_alarm": float(np.mean(warned[good])) if good.any() else 0.0,
+            "miss": float(np.mean(~warned[bad])) if bad.any() else 0.0}
+
+
+def calibration_by_fraction(interp, params: np.ndarray, values: np.ndarray, held: np.ndarray, skips,
+                            max_sigma: float | None = None, log=None) -> dict:
+    """The uncertainty scored where real queries fall: the ``held`` rows rebuilt along each axis
+    at several fractions of a cell (``skips``: grid values skipped below and above, see
+    :meth:`~innterpol_cli.stencil.NodeSet.stencils`), edge planes with a linear stencil among
+    them; per axis and bin of the folded cell fraction (:data:`FRACTION_BINS`), per channel,
+    :func:`~innterpol_cli.metrics.calibration`, and the coverage guard's false-alarm and miss
+    rates at ``max_sigma`` percent of T (``interp.warns``)."""
+    log = log or (lambda message: None)
+    held = np.asarray(held, dtype=int)
+    forgetful = interp.without(params[held])
+    t_channel = [ch.name for ch in interp.codec].index("temperature")
+    out: dict = {}
+    for j, axis in enumerate(interp.axes):
+        preds, sigmas, truths, folded, linear, peak_sigma = [], [], [], [], [], []
+        for skip in skips:
+            pred, signals = forgetful.predict_with_signals(params[held], widen=(j, *skip))
+            found = np.where(signals.found & (signals.bump[:, j] > 0)
+                             & np.all(np.isfinite(pred.reshape(len(pred), -1)), axis=1))[0]
+            if not len(found):
+                continue
+            sub = signals.take(found)
+            sigma = forgetful.sigma(params[held[found]], pred[found], sub)
+            preds.append(pred[found])
+            sigmas.append(sigma)
+            truths.append(values[held[found]])
+            bump = np.clip(sub.bump[:, j], 0.0, 1.0)
+            folded.append(0.5 * (1.0 - np.sqrt(1.0 - bump)))
+            linear.append(~sub.cubic[:, j])
+            peak_sigma.append(forgetful.peak_sigma_t(sigma[:, t_channel], pred[found][:, t_channel]))
+        if not preds:
+            continue
+        pred, sigma, truth = np.concatenate(preds), np.concatenate(sigmas), np.concatenate(truths)
+        t, lin, peak = np.concatenate(folded), np.concatenate(linear), np.concatenate(peak_sigma)
+        error_t = 100.0 * np.max(np.abs(pred[:, t_channel] / truth[:, t_channel] - 1.0), axis=1)
+        rows = {}
+        subsets = {f"t in [{lo:g}, {hi:g}{']' if hi == 0.5 else ')'}": (t >= lo) & ((t < hi) | (hi == 0.5))
+                   for lo, hi in FRACTION_BINS}
+        subsets["linear stencil"] = lin
+        for label, mask in subsets.items():
+            if not mask.any():
+                continue
+            rows[label] = {"n": int(mask.sum()), "channels": {
+                ch.name: calibration(pred[mask, c], sigma[mask, c], truth[mask, c], ch.error_kind)
+                for c, ch in enumerate(interp.codec)}}
+            if max_sigma is not None:
+                rows[label]["guard"] = guard_rates(error_t[mask], interp.warns(peak[mask], max_sigma), max_sigma)
+        out[axis] = rows
+        log(f"uncertainty along {axis}: {len(pred)} rebuilds at {len(skips)} cell fractions scored")
+    return out

@@ -48,6 +48,7 @@ class TrainConfig:
     lr: float = 2e-3
     finetune_lr: float = 1e-3
     weight_decay: float = 1e-5  # mlp (AdamW)
+    structure_epochs: int = 3000  # mlp: epochs of the structure network (0: none)
     patience: int = 0  # 0: no early stopping (the best validation epoch is still the one kept)
     seed: int = 0
     val_fraction: float = 0.1
@@ -231,6 +232,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         return ((pred - target) ** 2 * (weight if w is None else w)).mean()
 
     ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
+    nets = {"structure": None}  # the structure network, made at its stage (see below)
+    saved_structure = None
     state = {"stage": 0, "epoch": 0}
     # What earlier runs of a resumed training did (stages, time, command), kept in the checkpoint.
     earlier = {"history": [], "trained_seconds": 0.0, "commands": []}
@@ -249,6 +252,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             raise TrainError(f"{ckpt_path}: not an innterpol checkpoint (damaged, or it holds pickled objects, which "
                              f"innterpol never loads): remove it, or start without --resume") from None
         model.load_state_dict(saved["model"])
+        saved_structure = saved.get("structure")
         state = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"]), "optimizer": saved.get("optimizer"),
                  "best": saved.get("best"), "best_loss": float(saved.get("best_loss", math.inf))}
         earlier = json.loads(saved.get("provenance_json", "null") or "null") or earlier
@@ -268,15 +272,17 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
                   "trained_seconds": earlier["trained_seconds"] + time.monotonic() - start_time,
                   "commands": earlier["commands"] + [command]}
         torch.save({"stage": stage, "epoch": epoch, "model": model.state_dict(),
+                    "structure": nets["structure"].state_dict() if nets["structure"] is not None else None,
                     "optimizer": optimizer.state_dict() if optimizer is not None else None,
                     "best": best, "best_loss": best_loss, "provenance_json": json.dumps(so_far)}, tmp)
         tmp.replace(ckpt_path)
 
     history: list[dict] = []
 
-    def run_stage(stage, name, epochs, params, lr, step_fn, val_fn, decay=0.0, floor=0.03):
+    def run_stage(stage, name, epochs, params, lr, step_fn, val_fn, decay=0.0, floor=0.03, module=None):
         if state["stage"] > stage:
             return
+        module = module if module is not None else model
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=decay) if decay else torch.optim.Adam(params, lr=lr)
         first = 0
         best_loss, best = math.inf, None
@@ -298,7 +304,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
                     done = max(done, (time.monotonic() - stage_start) / max(1e-9, stage_deadline - stage_start))
                 for group in optimizer.param_groups:
                     group["lr"] = lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
-                model.train()
+                module.train()
                 perm = tr[torch.randperm(len(tr), device=device)]
                 total = 0.0
                 for b in range(0, len(perm), cfg.batch_size):
@@ -308,14 +314,14 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
                     loss.backward()
                     optimizer.step()
                     total += float(loss.detach()) * len(batch)
-                model.eval()
+                module.eval()
                 with torch.no_grad():
                     val_loss = float(val_fn(va))
                 if first_val is None:
                     first_val = val_loss
                 if val_loss < best_loss:
                     best_loss, since_best = val_loss, 0
-                    best = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    best = {k: v.detach().clone() for k, v in module.state_dict().items()}
                 else:
                     since_best += 1
                 progress.update(task, epoch + 1, total / len(perm), val_loss, best_loss)
@@ -324,7 +330,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
                 if (cfg.patience and since_best >= cfg.patience) or time.monotonic() > stage_deadline:
                     break
         if best is not None:
-            model.load_state_dict(best)
+            module.load_state_dict(best)
         log(f"{name}: best validation loss {best_loss:.3e}")
         history.append({"stage": name, "epochs": epoch + 1 - first if epochs > first else 0,
                         "first_val_loss": first_val, "best_val_loss": best_loss})
@@ -333,11 +339,15 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         # its own parameters (a resume after an interrupt early in that stage starts it afresh).
         save_checkpoint(stage + 1, 0, None, None, math.inf)
 
+    structure_arrays: dict[str, np.ndarray] = {}
     if cfg.method == "mlp":
-        # One stage, on the profiles themselves.
+        # Stage 0: every channel, on the profiles themselves.
         run_stage(0, "network -> profiles", cfg.epochs, list(model.net.parameters()), cfg.lr,
                   lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b], structure),
                   decay=cfg.weight_decay, floor=0.0)
+        if cfg.structure_epochs > 0:
+            structure_arrays, struct_meta = _structure_stage(
+                grid, cfg, train_idx, X, tr, va, device, state, saved_structure, nets, run_stage)
     elif cfg.method == "cae":
         run_stage(0, "auto-encoder", cfg.cae_epochs, list(model.encoder.parameters()) + list(model.decoder.parameters()),
                   cfg.lr, lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]),
@@ -365,6 +375,8 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
 
     model.eval()
     tensors = {k: v.detach().cpu().numpy() for k, v in model.inference_state().items()}
+    if nets["structure"] is not None:
+        tensors.update({f"structure.{k}": v.detach().cpu().numpy() for k, v in nets["structure"].state_dict().items()})
     meta = {
         "grid": grid_name,
         "family": family.name,
@@ -393,7 +405,9 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
             "report": grid.report,
         },
     }
-    weights = Weights(meta, tensors, mean, scale, grid.params)
+    if structure_arrays:
+        meta["structure"] = struct_meta
+    weights = Weights(meta, tensors, mean, scale, grid.params, arrays=dict(structure_arrays))
     finalize(weights, grid, train_idx, val_idx, log)
     if calibrate is not None:
         arrays, summary = calibrate(weights, grid, val_idx)
@@ -417,8 +431,9 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
     log = log or (lambda message: None)
     family = grid.family
     scaling = ParamScaling.from_dict(weights.meta["param_norm"], family.axes)
-    config = weights.meta["config"]
-    pred = np.concatenate([engine.forward(weights.tensors, config, scaling(grid.params[s: s + 2048]))
+    kept = {k: v for k, v in (weights.arrays or {}).items() if k.startswith("structure/")}
+    pred = np.concatenate([engine.profiles(weights.tensors, weights.meta, kept, weights.mean, weights.scale,
+                                           scaling(grid.params[s: s + 2048]))
                            for s in range(0, len(grid.params), 2048)])
     learned = pred * weights.scale[None, :, None] + weights.mean[None]
     channels = np.array([c for c, ch in enumerate(family.channels) if not ch.name.startswith("pp:")])
@@ -429,19 +444,62 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
                                                    np.asarray(val_idx), n_depth, log)
     zero_channels = np.array([c for c in channels if family.channels[c].zero_floor], dtype=int)
     zero = grid.values[:, zero_channels].reshape(len(grid.params), -1) == 0.0 if len(zero_channels) else None
-    weights.arrays = hybrid.residual_arrays(grid.params, truth - network, channels, alpha, zero, zero_channels,
-                                            alpha_linear)
+    weights.arrays = {**kept, **hybrid.residual_arrays(grid.params, truth - network, channels, alpha, zero,
+                                                       zero_channels, alpha_linear)}
     # Per-node scalars the files carry, interpolated like the profiles (log10): ATLAS9's PRADK.
     for name, values in grid.scalars.items():
         if np.all(values > 0):
             weights.arrays[f"scalar/{name}"] = np.log10(values)
     weights.meta["hybrid"] = {
         "alpha_fitted_on": dict(zip(family.axes, counts)),
-        "alpha": {axis: {family.channels[c].name: float(alpha[j, i * n_depth]) for i, c in enumerate(channels)}
-                  for j, axis in enumerate(family.axes)},
-        "alpha_linear": {axis: {family.channels[c].name: float(alpha_linear[j, i * n_depth])
+        # Per axis and channel, the blend weight of each depth band (hybrid.ALPHA_BAND depths).
+        "alpha": {axis: {family.channels[c].name: alpha[j, i * n_depth:(i + 1) * n_depth:hybrid.ALPHA_BAND].tolist()
+                         for i, c in enumerate(channels)} for j, axis in enumerate(family.axes)},
+        "alpha_linear": {axis: {family.channels[c].name:
+                                alpha_linear[j, i * n_depth:(i + 1) * n_depth:hybrid.ALPHA_BAND].tolist()
                                 for i, c in enumerate(channels)} for j, axis in enumerate(family.axes)},
     }
+
+
+#: The channels the structure network learns (those of them a grid has): the quantities the
+#: synthesis codes read and the accuracy tables judge.
+STRUCTURE = ("column_mass", "temperature", "gas_pressure", "electron_density", "electron_pressure")
+
+
+def _structure_stage(grid: GridData, cfg: TrainConfig, train_idx, X, tr, va, device, state, saved, nets, run_stage):
+    """Stage 1 of ``mlp``: a second network of the same shape for the structure channels alone,
+    in their standard representation (log10 RHOX, T, P, Ne / Pe) standardised at every depth.
+    Learned apart from the convection columns and partial pressures, these come out several times
+    more accurate (the README's method comparison); at inference they replace the main network's
+    (:func:`innterpol_cli.engine.profiles`).  Seeded at the stage's start, so that a run resumed
+    at the stage boundary gives the same network as one that never stopped."""
+    import torch
+
+    from .nn import NetConfig, ProfileNet
+
+    family = grid.family
+    channels = [c for c, ch in enumerate(family.channels) if ch.name in STRUCTURE]
+    standard = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1)
+    mean = standard[train_idx].mean(axis=0)
+    scale = np.maximum(standard[train_idx].std(axis=0), 1e-6)
+    Y = torch.tensor((standard - mean) / scale, dtype=torch.float32, device=device)
+    if state["stage"] <= 1:
+        torch.manual_seed(cfg.seed + 1)
+    net = ProfileNet(NetConfig(n_params=X.shape[1], n_channels=len(channels), n_depth=standard.shape[2], method="mlp",
+                               layers=cfg.layers, width=cfg.width)).to(device)
+    if saved is not None:
+        net.load_state_dict(saved)
+    nets["structure"] = net
+    shape = (-1, len(channels), standard.shape[2])
+
+    def loss(b):
+        return ((net(X[b]).view(shape) - Y[b]) ** 2).mean()
+
+    run_stage(1, "structure network", cfg.structure_epochs, list(net.parameters()), cfg.lr, loss, loss,
+              decay=cfg.weight_decay, floor=0.0, module=net)
+    net.eval()
+    return ({"structure/mean": mean, "structure/scale": scale},
+            {"channels": channels, "layers": cfg.layers, "width": cfg.width})
 
 
 def _unit(name: str) -> str:

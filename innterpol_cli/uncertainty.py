@@ -69,6 +69,9 @@ QUANTILES = (0.5, 0.65, 0.8)
 RIDGE = 0.01
 #: Fewest rebuilds an axis is calibrated on.
 MIN_REBUILDS = 30
+#: How validation nodes are rebuilt along an axis: (grid values skipped below, above) besides the
+#: node's own; the node then sits at t = 1/2, 1/3, 2/3, 1/2 of a cell two steps wider, 1/5, 4/5.
+SKIPS = ((0, 0), (0, 1), (1, 0), (1, 1), (0, 3), (3, 0))
 
 
 def n_columns(n_axes: int) -> int:
@@ -227,18 +230,38 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
     x = interp.scaling(params[val_idx])
     counts: dict[str, int] = {}
     chosen: dict[str, dict[str, float]] = {}
+    rebuilds = []  # per axis: (axis, predicted T, true T, signals, scaled parameters) for the guard
+    t_channel = [ch.name for ch in interp.codec].index("temperature")
     for j, axis in enumerate(interp.axes):
-        pred, signals = forgetful.predict_with_signals(params[val_idx], widen=j)
-        rows = np.where(signals.found)[0]
+        # Each validation node rebuilt along the axis at several fractions of a cell (mid-cell,
+        # a third, a fifth; cells one and three grid steps wider), edge planes with a linear
+        # stencil among them: where real queries fall, not only mid-cell.
+        preds, parts, nodes = [], [], []
+        for skip in SKIPS:
+            pred, signals = forgetful.predict_with_signals(params[val_idx], widen=(j, *skip))
+            found = np.where(signals.found & (signals.bump[:, j] > 0))[0]  # interpolated along the axis
+            preds.append(pred[found])
+            parts.append(signals.take(found))
+            nodes.append(found)
+        pred, signals, rows = np.concatenate(preds), Signals.concatenate(parts), np.concatenate(nodes)
+        # A rebuild whose wide stencil reaches absent nodes far from the populated grid can get a
+        # non-finite network fill-in: such a rebuild says nothing about sigma, and is left out.
+        finite = np.all(np.isfinite(pred[:, channels].reshape(len(pred), -1)), axis=1)
+        if not finite.all():
+            log(f"uncertainty along {axis}: {int((~finite).sum())} rebuilds with non-finite values left out")
+            pred, signals, rows = pred[finite], signals.take(np.where(finite)[0]), rows[finite]
+        rebuilds.append((j, pred[:, t_channel], values[val_idx[rows], t_channel], signals, x[rows]))
         counts[axis] = int(len(rows))
-        log(f"uncertainty along {axis}: {len(rows)} validation nodes rebuilt "
-            f"({int(np.sum(signals.cubic[rows, j]))} cubic, {int(np.sum(signals.missing[rows] > 0))} with absent nodes)")
+        log(f"uncertainty along {axis}: {len(rows)} rebuilds of validation nodes at {len(SKIPS)} cell fractions "
+            f"({int(np.sum(signals.cubic[:, j]))} cubic, {int(np.sum(signals.missing > 0))} with absent nodes)")
         if len(rows) < MIN_REBUILDS:
             continue
-        standard = np.stack([interp.codec[c].standard(pred[rows, c]) for c in channels], axis=1)
+        standard = np.stack([interp.codec[c].standard(pred[:, c]) for c in channels], axis=1)
         # sigma = 4t(1 - t) 10**(regression): the regression is fitted to |error| / 4t(1 - t)
-        error = np.abs(standard - truth[rows][:, channels]) / signals.bump[rows, j][:, None, None]  # (M, H, D)
-        columns = design(signals.take(rows), j, n_depth, x[rows]).reshape(k, len(rows), len(channels), n_depth)
+        error = np.abs(standard - truth[rows][:, channels]) / signals.bump[:, j][:, None, None]  # (M, H, D)
+        if not np.all(np.isfinite(error)):
+            raise CalibrationError(f"non-finite rebuild errors along {axis}")
+        columns = design(signals, j, n_depth, x[rows]).reshape(k, len(rows), len(channels), n_depth)
         chosen[axis] = {}
         for h in range(len(channels)):
             blocks = [columns[:, :, h, depths].reshape(k, -1).T for depths in bands]
@@ -267,6 +290,48 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
         if j not in calibrated:
             coef[j], limits[j], cap[j] = (np.median(a[calibrated], axis=0) for a in (coef, limits, cap))
     arrays = {"sigma/coef": coef, "sigma/range": limits, "sigma/cap": cap, "sigma/network": net_sigma}
-    summary = {"method": "log-linear in per-axis stencil signals, split-conformal on validation nodes",
-               "validation_rebuilds": counts, "borrowed": borrowed, "quantiles": chosen}
+    guard_z, rates = _guard_factor(Calibration(arrays), rebuilds, channels, t_channel, n_depth)
+    summary = {"method": "log-linear in per-axis stencil signals, split-conformal on validation nodes rebuilt at "
+                         f"{len(SKIPS)} cell fractions", "skips": [list(k) for k in SKIPS],
+               "validation_rebuilds": counts, "borrowed": borrowed, "quantiles": chosen,
+               "guard_z": guard_z, "guard_on_validation": rates}
+    log(f"coverage guard: warns where {guard_z:g} x sigma(T) exceeds --max-sigma (on the validation rebuilds at "
+        f"{GUARD_THRESHOLD:g}%: {100 * rates['false_alarm']:.0f}% false alarms, {100 * rates['miss']:.0f}% missed)")
     return arrays, summary
+
+
+#: The --max-sigma (percent of T) the guard's factor is chosen at, the miss rate it may not
+#: exceed, and the factors tried.
+GUARD_THRESHOLD = 1.0
+GUARD_MISS = 0.05
+GUARD_FACTORS = tuple(np.round(np.arange(0.5, 4.01, 0.125), 3))
+
+
+def _guard_factor(calibration: Calibration, rebuilds, channels: np.ndarray, t_channel: int, n_depth: int):
+    """The smallest factor z (of :data:`GUARD_FACTORS`) for which warning where z times a model's
+    largest sigma(T) exceeds :data:`GUARD_THRESHOLD` misses at most :data:`GUARD_MISS` of the
+    validation rebuilds whose true max T error exceeds it, and the false-alarm and miss rates."""
+    h = int(np.where(channels == t_channel)[0][0])
+    peaks, errors = [], []
+    for _, predicted, truth, signals, x in rebuilds:
+        sigma = calibration.sigma(signals, channels, x).reshape(len(x), len(channels), n_depth)[:, h]
+        # log10 T +- sigma, as a percentage of T (half the interval, as Interpolator.sigma maps it)
+        peaks.append(100.0 * np.max(0.5 * (10.0**sigma - 10.0**-sigma), axis=1))
+        errors.append(100.0 * np.max(np.abs(predicted / truth - 1.0), axis=1))
+    peak, error = np.concatenate(peaks), np.concatenate(errors)
+    bad = error > GUARD_THRESHOLD
+    best = None
+    for z in GUARD_FACTORS:
+        warned = z * peak > GUARD_THRESHOLD
+        miss = float(np.mean(~warned[bad])) if bad.any() else 0.0
+        false_alarm = float(np.mean(warned[~bad])) if (~bad).any() else 0.0
+        if miss <= GUARD_MISS:
+            best = (float(z), {"false_alarm": false_alarm, "miss": miss, "good": int((~bad).sum()), "bad": int(bad.sum())})
+            break
+    if best is None:
+        z = float(GUARD_FACTORS[-1])
+        warned = z * peak > GUARD_THRESHOLD
+        best = (z, {"false_alarm": float(np.mean(warned[~bad])) if (~bad).any() else 0.0,
+                    "miss": float(np.mean(~warned[bad])) if bad.any() else 0.0,
+                    "good": int((~bad).sum()), "bad": int(bad.sum())})
+    return best

@@ -31,7 +31,7 @@ from formats.textio import atomic_output
 
 FORMAT_VERSION = 2
 #: Arrays of the hybrid (see :mod:`innterpol_cli.hybrid`).
-HYBRID_PREFIXES = ("residual/", "zero/", "scalar/", "sigma/")
+HYBRID_PREFIXES = ("residual/", "zero/", "scalar/", "sigma/", "structure/")
 
 
 class WeightsError(InnterpolError):
@@ -201,7 +201,7 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
     schema.numbers(key(norm, "lo", list, "meta.json 'param_norm'"), "meta.json 'param_norm' 'lo'", n_params)
     schema.numbers(key(norm, "hi", list, "meta.json 'param_norm'"), "meta.json 'param_norm' 'hi'", n_params)
     key(meta, "depth_layer", str, optional=True)
-    for field in ("fixed", "reference", "provenance", "hybrid", "uncertainty"):
+    for field in ("fixed", "reference", "provenance", "hybrid", "uncertainty", "structure"):
         key(meta, field, dict, optional=True)
     reference = meta.get("reference") or {}
     if "abundances" in reference:
@@ -245,6 +245,24 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
         # Each transposed convolution (stride 2, padding 1) takes L depths to 2 (L - 1) + K - 2.
         if 4 * reduced + 2 * deconv1.shape[2] + deconv2.shape[2] - 12 < n_depth:
             schema.fail("array 'tensor/decoder.deconv2.weight'", "its kernels give fewer depths than config 'n_depth'")
+
+    structure = key(meta, "structure", dict, optional=True)
+    if structure:
+        where = "meta.json 'structure'"
+        layers_s = schema.positive_int(structure, "layers", where)
+        indices = key(structure, "channels", list, where)
+        if not indices or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < n_channels for c in indices):
+            schema.fail(f"{where} 'channels'", f"is not a list of channel numbers 0..{n_channels - 1}")
+        width_s = _tensor(schema, "structure.inp.weight", (None, n_params)).shape[0]
+        _tensor(schema, "structure.inp.bias", (width_s,))
+        for i in range(layers_s - 1):
+            _tensor(schema, f"structure.hidden.{i}.weight", (width_s, width_s))
+            _tensor(schema, f"structure.hidden.{i}.bias", (width_s,))
+        _tensor(schema, "structure.out.weight", (len(indices) * n_depth, width_s))
+        _tensor(schema, "structure.out.bias", (len(indices) * n_depth,))
+        schema.array("structure/mean", (len(indices), n_depth))
+        if np.any(schema.array("structure/scale", (len(indices), n_depth)) <= 0):
+            schema.fail("array 'structure/scale'", "has values that are not positive")
 
     if "residual/nodes" in arrays:
         residual_nodes = schema.array("residual/nodes", (None, n_params))

@@ -22,13 +22,13 @@ def small_grid(shared):
 
 def tiny_config(**kw):
     base = dict(latent=8, layers=3, width=32, conv_width=8, cae_epochs=15, net_epochs=15, finetune_epochs=25,
-                epochs=40, batch_size=32, threads=1, seed=1)
+                epochs=40, structure_epochs=20, batch_size=32, threads=1, seed=1)
     base.update(kw)
     return TrainConfig.resolve(**base)
 
 
 @pytest.mark.parametrize("method, stages", [
-    ("mlp", ["network -> profiles"]),
+    ("mlp", ["network -> profiles", "structure network"]),
     ("cae", ["auto-encoder", "network -> latent", "end-to-end fine-tuning"]),
 ])
 def test_tiny_training_error_falls_and_weights_are_complete(small_grid, tmp_path, method, stages):
@@ -76,6 +76,27 @@ def test_same_command_and_seed_give_identical_weights(small_grid, tmp_path):
     other = tmp_path / "c.npz"
     train(small_grid, tiny_config(epochs=15, seed=2), str(other), grid_name="tiny", show_progress=False)
     assert not np.array_equal(np.load(other)["tensor/net.inp.weight"], a["tensor/net.inp.weight"])
+
+
+def test_a_run_resumed_at_the_structure_stage_gives_the_same_weights(small_grid, tmp_path):
+    """How the shipped weights were made: the main network trained, then the structure network
+    and the hybrid from ``--resume`` at that stage boundary.  That gives the same arrays as one
+    run that never stopped (the structure stage is seeded at its start)."""
+    torch = pytest.importorskip("torch")
+    cfg = tiny_config(epochs=15, structure_epochs=10)
+    ckpt = tmp_path / "ckpt"
+    train(small_grid, cfg, str(tmp_path / "a.npz"), grid_name="tiny", checkpoint_dir=str(ckpt), show_progress=False)
+    saved = torch.load(ckpt / "checkpoint.pt", weights_only=True)
+    # The main network is untouched by the structure stage: this is the checkpoint at its start.
+    saved.update(stage=1, epoch=0, structure=None, optimizer=None, best=None)
+    torch.save(saved, ckpt / "checkpoint.pt")
+    train(small_grid, cfg, str(tmp_path / "b.npz"), grid_name="tiny", checkpoint_dir=str(ckpt), resume=True,
+          show_progress=False)
+    a, b = (np.load(tmp_path / name, allow_pickle=False) for name in ("a.npz", "b.npz"))
+    assert any(k.startswith("tensor/structure.") for k in a.files)
+    for key in a.files:
+        if key != "meta.json":
+            assert np.array_equal(a[key], b[key]), key
 
 
 def test_same_seed_same_split(small_grid):

@@ -165,9 +165,9 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
     info(f"wrote {len(atmospheres)} model{'s' if many else ''} as {fmt} to {where}{skipped}")
     sigmas = [m.extra["sigma_t_max_percent"] for m in atmospheres if "sigma_t_max_percent" in m.extra]
     if many and sigmas:
-        above = sum(s > max_sigma for s in sigmas)
-        info(f"uncertainty: {above} of {len(sigmas)} models have a max sigma(T) above {max_sigma:g}% "
-             f"(median of the models' max sigma(T): {np.median(sigmas):.2g}%)")
+        above = int(np.sum(interp.warns(np.array(sigmas), max_sigma)))
+        info(f"uncertainty: {above} of {len(sigmas)} models may be off by more than {max_sigma:g}% in T "
+             f"({interp.guard_z:g} x max sigma(T) above it; median of the models' max sigma(T): {np.median(sigmas):.2g}%)")
 
 
 def _number(text: str, key: str) -> float:

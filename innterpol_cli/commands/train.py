@@ -53,6 +53,7 @@ def train(
     with _stop_soon_after_interrupt():
         # torch comes with the `train` extra: without it the command fails here (cli.missing_extra
         # names the extra), not after reading the grid.
+        import numpy as np
         import torch  # noqa: F401
 
         from ..console import info, warn
@@ -95,7 +96,7 @@ def train(
             info(f"calibrating the uncertainty on {len(val_idx)} validation nodes ...")
             try:
                 return fit(Interpolator(weights), data.params, data.values, val_idx, log=info)
-            except CalibrationError as exc:
+            except (CalibrationError, np.linalg.LinAlgError) as exc:
                 warn(f"no uncertainty calibration: {exc}; predictions from these weights carry no sigma")
                 return {}, {"skipped": str(exc)}
 
