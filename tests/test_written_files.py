@@ -407,15 +407,10 @@ def test_fits_units_are_standard_and_read_without_a_warning(ck04_deck, marcs_sun
 
 @pytest.fixture(scope="module")
 def interpolators():
-    """The shipped interpolators, or a skip when they cannot be loaded (absent, or not yet retrained
-    for this code's weights format)."""
+    """The shipped interpolators (they ship with the package: a failure to load them is a bug)."""
     from innterpol_cli.interpolate import load
-    from innterpol_cli.weightsfile import WeightsError
 
-    try:
-        return {name: load(name) for name in ("atlas9", "marcs")}
-    except WeightsError as exc:
-        pytest.skip(f"shipped weights not loadable: {exc}")
+    return {name: load(name) for name in ("atlas9", "marcs")}
 
 
 def test_predicted_files_have_real_headers(interpolators, shared, tmp_path, capsys, monkeypatch):

@@ -31,6 +31,8 @@ def train(
     width: int | None = typer.Option(None, help="Width of the parameter network."),
     lr: float | None = typer.Option(None, help="Learning rate (mlp; cae/pca: of the first two stages)."),
     weight_decay: float | None = typer.Option(None, help="AdamW weight decay (mlp)."),
+    structure_epochs: int | None = typer.Option(
+        None, help="mlp: epochs of the structure network (RHOX, T, P, Ne/Pe learned apart; 0: none)."),
     patience: int | None = typer.Option(None, help="Stop a stage after this many epochs without a better validation loss."),
     seed: int | None = typer.Option(None, help="Seed of the split and of the initialisation."),
     device: str | None = typer.Option(None, help="cpu (default), cuda or auto."),
@@ -72,7 +74,7 @@ def train(
         cfg = TrainConfig.resolve(
             str(config) if config else None, method=method, cae_epochs=cae_epochs,
             net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr,
-            weight_decay=weight_decay, patience=patience, seed=seed,
+            weight_decay=weight_decay, structure_epochs=structure_epochs, patience=patience, seed=seed,
             device=device, threads=threads, max_minutes=max_minutes,
         )
         if epochs is not None:
