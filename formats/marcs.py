@@ -126,9 +126,10 @@ def parse(text: str, name: str) -> list[Atmosphere]:
     ndepth = int(_leading(lines[i], name, i + 1, "the number of depth points"))
     if ndepth < 2:
         raise FormatError(f"bad number of depth points {ndepth}", name, i + 1)
-    # Each depth takes a line in each of the two structure blocks: a count beyond the lines left
-    # (a corrupt 99999999999) is refused before any table is sized by it.
-    if 2 * ndepth > len(lines) - i:
+    # Each depth takes a line in each structure block: a count beyond the lines left (a corrupt
+    # 99999999999) is refused before any table is sized by it; a merely truncated file is found
+    # where it ends, below.
+    if ndepth > len(lines) - i:
         raise FormatError(f"{ndepth} depth points announced, but only {len(lines) - i} lines follow: "
                           f"wrong depth count or truncated file", name, i + 1)
     expect(i + 1, "Model structure")

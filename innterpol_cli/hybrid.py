@@ -57,7 +57,7 @@ ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
-              n_depth: int, log=None) -> tuple[np.ndarray, np.ndarray, list[int]]:
+              n_depth: int, log=None, names=None) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Blend weights (P, F), one row per axis (constant over each channel's depths), where the
     stencil along the axis is cubic and where it is linear only, and the count of validation
     nodes each axis was fitted on.
@@ -67,7 +67,7 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
     neighbours on either side used).  The rebuilds whose stencil along the axis is linear (an
     edge plane, a hole) fit the linear row on their own when there are at least
     :data:`MIN_LINEAR` of them, else share the cubic row's fit.  An axis with no such rebuild
-    gets alpha 0: the stencil alone.
+    gets alpha 0: the stencil alone.  ``names`` (one per channel) ties the :data:`TIED` channels.
     """
     p = nodes.shape[1]
     n_channels = truth.shape[1] // n_depth
@@ -95,6 +95,12 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
                     band = slice(start, min(start + ALPHA_BAND, n_depth))
                     target[j, c * n_depth + band.start:c * n_depth + band.stop] = _best_alpha(
                         miss[subset, c, band], curvature[subset, c, band])
+        for target in (alpha, alpha_linear):
+            tied = [c for c in range(n_channels) if names is not None and names[c] in TIED]
+            if tied:
+                low = min(target[j, c * n_depth] for c in tied)
+                for c in tied:
+                    target[j, c * n_depth:(c + 1) * n_depth] = low
         if log:
             mean = [round(float(alpha[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
             mean_linear = [round(float(alpha_linear[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
@@ -103,9 +109,14 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
     return alpha, alpha_linear, counts
 
 
-#: Depth points per band of the blend weight (each channel's alpha is chosen band by band: the
-#: network helps more in some layers than in others).
-ALPHA_BAND = 12
+#: Depth points per band of the blend weight.  One band, the whole profile: weights chosen band by
+#: band (tried with 12 depths) put kinks in the profiles at the band edges, which the smoothness
+#: test then refused in 1% of in-grid ATLAS9 predictions.
+ALPHA_BAND = 1000
+#: Channels blended with one weight (the smallest of theirs, per axis): hydrostatic equilibrium,
+#: P_gas + P_rad = g RHOX, holds in the stencil and, nearly, in the network, so the same share of
+#: the network's correction must go to each term (different ones broke it in hot ATLAS9 models).
+TIED = ("column_mass", "gas_pressure", "radiation_pressure", "radiative_acceleration")
 #: Fewest validation rebuilds with a linear stencil that get a blend weight of their own.
 MIN_LINEAR = 20
 

@@ -441,7 +441,8 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
     truth = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
     network = learned_to_standard(list(family.channels), learned, channels)
     alpha, alpha_linear, counts = hybrid.fit_alpha(grid.params, truth, network, np.asarray(train_idx),
-                                                   np.asarray(val_idx), n_depth, log)
+                                                   np.asarray(val_idx), n_depth, log,
+                                                   names=[family.channels[c].name for c in channels])
     zero_channels = np.array([c for c in channels if family.channels[c].zero_floor], dtype=int)
     zero = grid.values[:, zero_channels].reshape(len(grid.params), -1) == 0.0 if len(zero_channels) else None
     weights.arrays = {**kept, **hybrid.residual_arrays(grid.params, truth - network, channels, alpha, zero,
@@ -452,11 +453,9 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
             weights.arrays[f"scalar/{name}"] = np.log10(values)
     weights.meta["hybrid"] = {
         "alpha_fitted_on": dict(zip(family.axes, counts)),
-        # Per axis and channel, the blend weight of each depth band (hybrid.ALPHA_BAND depths).
-        "alpha": {axis: {family.channels[c].name: alpha[j, i * n_depth:(i + 1) * n_depth:hybrid.ALPHA_BAND].tolist()
-                         for i, c in enumerate(channels)} for j, axis in enumerate(family.axes)},
-        "alpha_linear": {axis: {family.channels[c].name:
-                                alpha_linear[j, i * n_depth:(i + 1) * n_depth:hybrid.ALPHA_BAND].tolist()
+        "alpha": {axis: {family.channels[c].name: float(alpha[j, i * n_depth]) for i, c in enumerate(channels)}
+                  for j, axis in enumerate(family.axes)},
+        "alpha_linear": {axis: {family.channels[c].name: float(alpha_linear[j, i * n_depth])
                                 for i, c in enumerate(channels)} for j, axis in enumerate(family.axes)},
     }
 
