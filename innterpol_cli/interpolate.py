@@ -167,7 +167,8 @@ class Interpolator:
         (the hybrid fills absent corners in from the network); else OUTSIDE.  ``nearest`` is the
         closest populated node in grid-step units (for rows INSIDE, the point itself)."""
         params = np.atleast_2d(np.asarray(params, dtype=float))
-        inside = self.cells.stencils(params).found
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd values (1e200) are simply outside
+            inside = self.cells.stencils(params).found
         status = np.where(inside, INSIDE, OUTSIDE)
         steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
         # Inside the populated grid a point is its own reference; the nearest node is only
@@ -421,7 +422,7 @@ class Interpolator:
         if not len(over):
             return
         i = over[0]
-        high = np.where(relative[i] > max_sigma)[0]
+        high = np.where(self.guard_z * relative[i] > max_sigma)[0]
         lo, hi = self.log_tau[high[0]], self.log_tau[high[-1]]
         if high[-1] == len(self.log_tau) - 1 and high[0] > 0:
             depths = f"at log tau > {lo:.1f}"
@@ -438,10 +439,11 @@ class Interpolator:
         else:
             why = "the grid changes steeply here"
         where = f"row {i + 1}: " if len(params) > 1 else ""
-        more = f"; {len(over) - 1} more model(s) with sigma(T) above {max_sigma:g}%" if len(over) > 1 else ""
+        z = self.guard_z
+        more = f"; {len(over) - 1} more such model(s)" if len(over) > 1 else ""
         peak = int(np.argmax(relative[i]))
         warn(f"{where}{_describe(params[i], self.axes)}: sigma(T) up to {relative[i, peak]:.2g}% at log tau "
-             f"{self.log_tau[peak]:.1f} (above {max_sigma:g}% {depths}): {self.region(params[i])}, {why}{more}")
+             f"{self.log_tau[peak]:.1f} ({z:g} sigma above {max_sigma:g}% {depths}): {self.region(params[i])}, {why}{more}")
 
     def region(self, row: np.ndarray) -> str:
         """Where a point lies in the grid, in words: "hot low-gravity corner", "metal-poor edge"."""

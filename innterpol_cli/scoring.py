@@ -149,7 +149,7 @@ def calibration_by_fraction(interp, params: np.ndarray, values: np.ndarray, held
         for skip in skips:
             pred, signals = forgetful.predict_with_signals(params[held], widen=(j, *skip))
             found = np.where(signals.found & (signals.bump[:, j] > 0)
-                             & np.all(np.isfinite(pred.reshape(len(pred), -1)), axis=1))[0]
+                             & np.all(np.isfinite(pred.reshape(len(pred), pred[0].size if len(pred) else 0)), axis=1))[0]
             if not len(found):
                 continue
             sub = signals.take(found)

@@ -246,7 +246,7 @@ def fit(interp, params: np.ndarray, values: np.ndarray, val_idx: np.ndarray, log
         pred, signals, rows = np.concatenate(preds), Signals.concatenate(parts), np.concatenate(nodes)
         # A rebuild whose wide stencil reaches absent nodes far from the populated grid can get a
         # non-finite network fill-in: such a rebuild says nothing about sigma, and is left out.
-        finite = np.all(np.isfinite(pred[:, channels].reshape(len(pred), -1)), axis=1)
+        finite = np.all(np.isfinite(pred[:, channels].reshape(len(pred), len(channels) * n_depth)), axis=1)
         if not finite.all():
             log(f"uncertainty along {axis}: {int((~finite).sum())} rebuilds with non-finite values left out")
             pred, signals, rows = pred[finite], signals.take(np.where(finite)[0]), rows[finite]

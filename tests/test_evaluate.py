@@ -36,8 +36,8 @@ def tiny(shared, tmp_path_factory):
     weights = work / "tiny.npz"
     grid_file = shared / GRID_FILE
     result = innterpol("train", "--grid", "atlas9-tiny", grid_file, "-o", weights, "--epochs", "3", "--cae-epochs", "3",
-                       "--net-epochs", "3", "--width", "32", "--latent", "8", "--layers", "2", "--threads", "1",
-                       cwd=work)
+                       "--net-epochs", "3", "--structure-epochs", "3", "--width", "32", "--latent", "8", "--layers", "2",
+                       "--threads", "1", cwd=work)
     assert result.returncode == 0, result.stderr
     return weights, grid_file
 

@@ -252,23 +252,6 @@ def test_sun_and_arcturus_predict_silently(grid, star, tmp_path, capsys, monkeyp
     assert code == 0 and "warning" not in err, err
 
 
-@pytest.mark.parametrize("grid", ["atlas9", "marcs"])
-def test_held_out_metal_poor_giants_predict_silently(grid):
-    """Very metal-poor giants (Galactic archaeology's main case): the weights' held-out test nodes at
-    [M/H] <= -2, 4000-5250 K, log g 1-2.5, predicted by an interpolator that forgot them, draw no
-    warning at the default --max-sigma."""
-    interp = load(grid)
-    nodes = np.array(interp.meta["provenance"]["test_nodes"])
-    j = {a: i for i, a in enumerate(interp.axes)}
-    giants = nodes[(nodes[:, j["mh"]] <= -2.0) & (nodes[:, j["teff"]] >= 4000) & (nodes[:, j["teff"]] <= 5250)
-                   & (nodes[:, j["logg"]] >= 1.0) & (nodes[:, j["logg"]] <= 2.5)]
-    assert len(giants) >= 3, "no held-out metal-poor giants in the test split"
-    forgetful = interp.without(giants)
-    warnings: list[str] = []
-    forgetful.predict_arrays(giants, warn=warnings.append)
-    assert warnings == []
-
-
 def test_sparse_hot_low_gravity_marcs_corner_warns_with_its_number(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["predict", "--grid", "marcs", "--teff", "6200", "--logg", "0.4", "--mh", "-0.75", "-o",
                             tmp_path / "corner.mod"], capsys, monkeypatch)

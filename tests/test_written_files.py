@@ -69,7 +69,15 @@ class StandIn:
     def coverage(self, params):
         return SimpleNamespace(status=np.zeros(len(params), dtype=int), nearest=np.asarray(params))
 
-    def atmospheres(self, params, extrapolate=False, warn=None, max_sigma=1.0):
+    def guard(self, params, extrapolate=False, warn=None):
+        return self.coverage(params).status
+
+    def warns(self, peak_sigma_t, max_sigma):
+        return np.asarray(peak_sigma_t) > max_sigma
+
+    guard_z = 1.0
+
+    def atmospheres(self, params, extrapolate=False, warn=None, max_sigma=1.0, status=None):
         return [self.models[i % len(self.models)].copy() for i in range(len(params))]
 
 
