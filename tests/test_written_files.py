@@ -99,7 +99,8 @@ BAD_PREDICTIONS = {
     "Inf P": ("ck04_deck", "gas_pressure", 20, math.inf, "finite: gas_pressure at depth 21"),
     "negative opacity": ("ck04_deck", "rosseland_opacity", 60, -166.1, "positive: rosseland_opacity at depth 61"),
     "negative VELSND": ("ck04_deck", "sound_speed", 3, -1545.0, "positive: sound_speed at depth 4"),
-    "RHOX not increasing": ("ck04_deck", "column_mass", 50, None, "monotonic: column_mass at depth 52"),
+    # judged as the file reads back: tau, integrated over the broken RHOX, is the first to fail
+    "RHOX not increasing": ("ck04_deck", "column_mass", 50, None, "monotonic: log_tau_ross at depth 52"),
     "T >= 1e7 touching its field": ("ck04_deck", "temperature", 71, 1.2e7, "fields: temperature at depth 72"),
     "T = -3500 (MARCS)": ("marcs_sun", "temperature", 0, -3500.0, "positive: temperature at depth 1"),
     "T = 1e5 (MARCS field)": ("marcs_sun", "temperature", 55, 1e5, "fields: temperature at depth 56"),
