@@ -367,7 +367,7 @@ def _exchange_commit(staging: Path, directory: Path, names: list[str]) -> None:
     import stat
     import tempfile
 
-    from .textio import LOCK_MAGIC, OutputBusyError, crash_point, held_elsewhere
+    from .textio import OutputBusyError, crash_point, held_elsewhere, is_lock_file, lock_owner
 
     directory = directory.resolve()
     parent = directory.parent
@@ -375,8 +375,8 @@ def _exchange_commit(staging: Path, directory: Path, names: list[str]) -> None:
     with os.scandir(directory) as scan:
         keep = [e.name for e in scan if e.name != staging.name and e.name not in staged_names]
     # A single-file run writing any file here would land in the old version and be lost.
-    locks = [n[1:-len(".lock")] for n in keep if n.startswith(".") and n.endswith(".lock")]
-    busy = held_elsewhere(directory, [n for n in locks if _starts_with(directory / f".{n}.lock", LOCK_MAGIC)])
+    owners = [lock_owner(n) for n in keep if lock_owner(n) and is_lock_file(directory / n)]
+    busy = held_elsewhere(directory, owners)
     if busy:
         raise OutputBusyError(f"another innterpol run is writing {busy} in it: nothing was written", str(directory))
     version = Path(tempfile.mkdtemp(prefix=f".{directory.name}.innterpol-", dir=parent))
@@ -404,14 +404,6 @@ def _exchange_commit(staging: Path, directory: Path, names: list[str]) -> None:
     crash_point("cleanup")
     shutil.rmtree(version, ignore_errors=True)  # the old version now, with the staging folder in it
     journal.unlink()
-
-
-def _starts_with(path: Path, magic: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(len(magic)) == magic.encode()
-    except OSError:
-        return False
 
 
 def _write_file_atomically(path: Path, text: str) -> None:

@@ -464,8 +464,8 @@ def recover(target: str | os.PathLike, directory: bool, previous: bytes = b"") -
                 message = finish_staged(entry, path)
                 if message:
                     messages.append(message)
-            elif _LOCK.fullmatch(entry.name) and entry.name != DIRECTORY_LOCK and _is_lock_file(entry):
-                owner = path / _LOCK.fullmatch(entry.name).group(1)
+            elif lock_owner(entry.name) and entry.name != DIRECTORY_LOCK and is_lock_file(entry):
+                owner = path / lock_owner(entry.name)
                 messages += _remove_if_free(entry, owner)
         return messages
     return _remove_parts(path, previous)
@@ -505,7 +505,13 @@ _LOCK = re.compile(r"\.(.+)" + re.escape(LOCK_SUFFIX))
 LOCK_MAGIC = "innterpol-lock"
 
 
-def _is_lock_file(path: Path) -> bool:
+def lock_owner(name: str) -> str | None:
+    """The target name whose lock file is called ``name`` (``.NAME.lock``), or None."""
+    match = _LOCK.fullmatch(name)
+    return match.group(1) if match else None
+
+
+def is_lock_file(path: Path) -> bool:
     """Whether ``path`` is one of innterpol's lock files (it starts with LOCK_MAGIC): anything else is the user's."""
     try:
         with open(path, "rb") as handle:

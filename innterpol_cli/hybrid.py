@@ -12,7 +12,7 @@ where two grid values lie on each side, else linear), a prediction is
 Since S[r] + S[N] = S[grid], this is cubic interpolation of the grid models plus alpha times the
 part of the network's curvature that the stencil misses.  At a node the grid model comes back;
 a stencil node that is absent from the grid is filled in by the network (residual 0).  alpha
-is chosen per axis, channel and band of :data:`ALPHA_BAND` depths among 0, 1/4, ..., 1 on
+is chosen per axis and channel among 0, 1/4, ..., 1 on
 validation nodes rebuilt along that axis alone, separately for rebuilds whose stencil along the
 axis is cubic and those where it is linear only (an edge plane, a hole), to minimise the median
 over models of each model's largest error plus five times the median error: alpha = 0, the
@@ -91,10 +91,7 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
         for target, subset in ((alpha, ~linear if (~linear).sum() >= MIN_LINEAR else np.ones_like(linear)),
                                (alpha_linear, linear if linear.sum() >= MIN_LINEAR else np.ones_like(linear))):
             for c in range(n_channels):
-                for start in range(0, n_depth, ALPHA_BAND):
-                    band = slice(start, min(start + ALPHA_BAND, n_depth))
-                    target[j, c * n_depth + band.start:c * n_depth + band.stop] = _best_alpha(
-                        miss[subset, c, band], curvature[subset, c, band])
+                target[j, c * n_depth:(c + 1) * n_depth] = _best_alpha(miss[subset, c], curvature[subset, c])
         for target in (alpha, alpha_linear):
             tied = [c for c in range(n_channels) if names is not None and names[c] in TIED]
             if tied:
@@ -109,10 +106,9 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
     return alpha, alpha_linear, counts
 
 
-#: Depth points per band of the blend weight.  One band, the whole profile: weights chosen band by
-#: band (tried with 12 depths) put kinks in the profiles at the band edges, which the smoothness
-#: test then refused in 1% of in-grid ATLAS9 predictions.
-ALPHA_BAND = 1000
+# One weight over each channel's whole profile: weights chosen per band of 12 depths were tried
+# and put kinks in the profiles at the band edges, which the smoothness test then refused in 1% of
+# in-grid ATLAS9 predictions.
 #: Channels blended with one weight (the smallest of theirs, per axis): hydrostatic equilibrium,
 #: P_gas + P_rad = g RHOX, holds in the stencil and, nearly, in the network, so the same share of
 #: the network's correction must go to each term (different ones broke it in hot ATLAS9 models).
