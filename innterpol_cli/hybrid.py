@@ -144,15 +144,38 @@ def residual_arrays(nodes: np.ndarray, residual: np.ndarray, channels: np.ndarra
     return out
 
 
+class _NetworkCache:
+    """The network's residual channels (F,) at lattice points, each computed once, on first use,
+    and kept in a dense table (rows are only touched, hence only take memory, once filled).
+    Shared by a blend and the blends derived from it (the network is the same)."""
+
+    def __init__(self, network, size: int, features: int):
+        self.network = network
+        self.values = np.zeros((size, features))
+        self.done = np.zeros(size, dtype=bool)
+
+    def fill(self, keys: np.ndarray, points) -> None:
+        """Compute the rows of ``keys`` not yet known; ``points(keys)`` gives their parameters."""
+        new = np.unique(keys[~self.done[keys]])
+        if len(new):
+            self.values[new] = self.network(points(new))
+            self.done[new] = True
+
+
 class Blend:
     """The hybrid at prediction time, from the weights file's arrays.
 
     ``network(params)`` gives the residual channels (N, F) in standard units; :meth:`__call__`
     blends them for many points.  :meth:`without` drops nodes (held-out test nodes, for
     evaluation).
+
+    A grid model in the blend is the network at its node plus the node's stored residual; both
+    are computed once per node, on first use, and kept (:class:`_NetworkCache`, ``_model``), so
+    that a stencil is one gather from dense tables.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], network, n_depth: int, keep: np.ndarray | None = None):
+    def __init__(self, arrays: dict[str, np.ndarray], network, n_depth: int, keep: np.ndarray | None = None,
+                 caches: dict | None = None):
         self.arrays = arrays
         self.network = network
         self.n_depth = n_depth
@@ -164,22 +187,31 @@ class Blend:
         self.nodes = NodeSet(nodes[self.keep])
         self._rows = np.where(self.keep)[0]  # node row -> row in the stored arrays
         self.zero_channels = np.asarray(arrays.get("zero/channels", np.zeros(0))).astype(int)
-        self._lattice: dict[int, int] = {}
-        self._lattice_rows = np.zeros((0, len(self.channels) * n_depth))
+        features = len(self.channels) * n_depth
+        self._caches = {} if caches is None else caches  # lattice shape -> _NetworkCache
+        shape = self.nodes.shape
+        if shape not in self._caches:
+            self._caches[shape] = _NetworkCache(network, int(np.prod(shape)), features)
+        self._net = self._caches[shape]
+        # per node: the grid model (network + residual; a last row of zeros pads the gathers)
+        self._model = np.zeros((len(self._rows) + 1, features))
+        self._model_done = np.zeros(len(self._rows) + 1, dtype=bool)
+        self._model_done[-1] = True
+        self._nonzero = None  # per node, where its zero-floor channels are not zero (on first use)
 
     def stencil_only(self) -> Blend:
         """The same blend with every alpha 0: the interpolation stencil of the grid models alone."""
         arrays = dict(self.arrays)
         arrays["residual/alpha"] = np.zeros_like(self.alpha)
         arrays["residual/alpha_linear"] = np.zeros_like(self.alpha_linear)
-        return Blend(arrays, self.network, self.n_depth, self.keep)
+        return Blend(arrays, self.network, self.n_depth, self.keep, self._caches)
 
     def without(self, nodes: np.ndarray) -> Blend:
         """The same blend with the given nodes (rows of parameters) removed."""
         stored = np.round(np.asarray(self.arrays["residual/nodes"], dtype=float), 4)
         drop = {tuple(r) for r in np.round(np.atleast_2d(nodes), 4)}
         keep = self.keep & np.array([tuple(r) not in drop for r in stored])
-        return Blend(self.arrays, self.network, self.n_depth, keep)
+        return Blend(self.arrays, self.network, self.n_depth, keep, self._caches)
 
     def scalar(self, name: str, params: np.ndarray) -> np.ndarray | None:
         """A per-node scalar (``scalar/NAME`` in the weights, e.g. log10 PRADK) interpolated at
@@ -203,15 +235,24 @@ class Blend:
 
     def _lattice_network(self, keys: np.ndarray) -> np.ndarray:
         """The network's residual channels (flattened) at lattice points, computed once each."""
-        unique, where = np.unique(keys, return_inverse=True)
-        new = [k for k in unique.tolist() if k not in self._lattice]
-        if new:
-            values = self.network(self.nodes.lattice_points(np.array(new)))
-            start = len(self._lattice_rows)
-            self._lattice_rows = np.concatenate([self._lattice_rows, values])
-            self._lattice.update({k: start + i for i, k in enumerate(new)})
-        rows = np.array([self._lattice[k] for k in unique.tolist()], dtype=np.intp)
-        return self._lattice_rows[rows[where]]
+        self._net.fill(keys, self.nodes.lattice_points)
+        return self._net.values[keys]
+
+    def _models(self, rows: np.ndarray) -> None:
+        """Make sure the grid models of node rows ``rows`` are in ``_model``."""
+        new = np.unique(rows[~self._model_done[rows]])
+        if len(new):
+            keys = self.nodes.node_keys[new]
+            self._net.fill(keys, self.nodes.lattice_points)
+            self._model[new] = self._net.values[keys] + self.residuals(new)
+            self._model_done[new] = True
+
+    def _nonzero_nodes(self) -> np.ndarray:
+        """(nodes + 1, Z * D) True where a node's zero-floor channel is not zero (a last row of False)."""
+        if self._nonzero is None:
+            rows = np.arange(len(self._rows))
+            self._nonzero = np.concatenate([~self.zero_mask(rows), np.zeros((1, len(self.zero_channels) * self.n_depth), bool)])
+        return self._nonzero
 
     def __call__(self, params: np.ndarray, own: np.ndarray, widen: int | None = None,
                  signals: bool = False) -> tuple[np.ndarray, np.ndarray | None, Signals | None]:
@@ -228,24 +269,42 @@ class Blend:
         present = live & ~st.missing
         missing = st.missing & live
         packed = Packed(live)
-        net = self._lattice_network(st.keys[live])
-        residual = self.residuals(st.index[present])
-        # Every live slot's grid model: the network plus the node's residual; an absent node is
-        # filled in by the network plus the mean residual of the nodes that are present (weighted
-        # by |stencil weight|): the network's local bias is taken out.
-        models = net.copy()
-        models[present[live]] += residual
-        if missing.any():
-            size = np.abs(st.weight)
-            fill = row_sums(present, size, residual, own.shape)
-            fill /= np.maximum(row_sums(present, size, np.ones((len(residual), 1)), (len(own), 1)), 1e-300)
-            models[missing[live]] += fill[np.nonzero(missing)[0]]
+        pad = len(self._model) - 1
+        # Every live slot's network value and, for nodes present in the grid, its grid model
+        # (absent nodes gather the padding row of zeros), packed (N, W, F).
+        keys = packed.take(st.keys, 0)
+        self._net.fill(keys[packed.used], self.nodes.lattice_points)
+        net = np.take(self._net.values, keys, axis=0)
+        rows = packed.take(np.where(present, st.index, pad), pad)
+        self._models(rows[packed.used])
+        model = np.take(self._model, rows, axis=0)
+        weight = packed.take(st.weight, 0.0)
+        is_present = packed.take(present, False)
+        is_missing = packed.take(missing, False)
+        w_present = np.where(is_present, weight, 0.0)
+        w_missing = np.where(is_missing, weight, 0.0)
+        has_missing = bool(is_missing.any())
+        if has_missing:
+            # An absent node is filled in by the network plus the mean residual of the nodes that
+            # are present (weighted by |stencil weight|): the network's local bias is taken out.
+            size = np.abs(w_present)
+            fill = packed.sums(size[None], model - net)[0]
+            fill /= np.maximum(size.sum(axis=1), 1e-300)[:, None]
+
+        def models_sum(weight_sets: np.ndarray) -> np.ndarray:
+            """Sums (K, N, F) over every live slot's grid model (absent ones filled in) of K weight sets (K, N, W)."""
+            total = packed.sums(np.where(is_present, weight_sets, 0.0), model)
+            if has_missing:
+                on_missing = np.where(is_missing, weight_sets, 0.0)
+                total += packed.sums(on_missing, net) + on_missing.sum(axis=2)[..., None] * fill
+            return total
+
         # The stencil of the grid models, with the signals' weight sets when asked for (one product).
         axes = np.where(st.spans.any(axis=0))[0] if signals else []
-        weight_sets = [st.weight] + [st.signal_weights(j, kind) for j in axes for kind in ("curve", "slope")]
-        sums = packed.sums(packed.weights(np.stack(weight_sets)), packed.values(models))
+        weight_sets = [weight] + [packed.take(st.signal_weights(j, kind), 0.0) for j in axes for kind in ("curve", "slope")]
+        sums = models_sum(np.stack(weight_sets))
         stencil = sums[0]
-        stencil_net = packed.sums(packed.weights(st.weight[None]), packed.values(net))[0]
+        stencil_net = packed.sums(weight[None], net)[0]
         # alpha of the axes each point is interpolated along (the cubic or the linear-stencil
         # weight of each): the smallest of them.
         per_axis = np.where(st.cubic[:, :, None], self.alpha[None], self.alpha_linear[None])
@@ -253,19 +312,18 @@ class Blend:
         alpha = np.where(np.isfinite(alpha), alpha, 0.0)
         blended = stencil + alpha * (own - stencil_net)
         if len(self.zero_channels) and "zero/mask" in self.arrays:
-            nonzero = row_sums(present, np.ones_like(st.weight), ~self.zero_mask(st.index[present]),
-                               (len(params), len(self.zero_channels) * self.n_depth))
-            zeros = (nonzero == 0) & st.found[:, None]
+            nonzero = self._nonzero_nodes()[rows]  # (N, W, Z * D); absent slots are the False padding row
+            zeros = ~nonzero.any(axis=1) & st.found[:, None]
         if signals:
             for i, j in enumerate(axes):
                 found_signals.curve[:, j] = np.abs(sums[1 + 2 * i])
                 found_signals.slope[:, j] = np.abs(sums[2 + 2 * i])
             found_signals.network[:] = np.abs(own - stencil_net)
-            spread_r = np.abs(residual - (stencil - stencil_net)[np.nonzero(present)[0]])
-            found_signals.rough[:] = row_sums(present, np.abs(st.weight), spread_r, own.shape)
+            spread_r = np.abs((model - net) - (stencil - stencil_net)[:, None, :])
+            found_signals.rough[:] = packed.sums(np.abs(w_present)[None], spread_r)[0]
             found_signals.cubic[:] = st.cubic
             found_signals.bump[:] = st.bump
-            found_signals.missing[:] = np.sum(np.abs(np.where(missing, st.weight, 0.0)), axis=1)
+            found_signals.missing[:] = np.sum(np.abs(w_missing), axis=1)
             found_signals.found[:] = st.found
         return np.where(st.found[:, None], blended, own), zeros, found_signals
 

@@ -45,6 +45,10 @@ G_CGS = 6.67430e-8  # cm3 g-1 s-2 (CODATA 2018)
 M_SUN = 1.98841e33  # g (IAU 2015 nominal GM_sun / G)
 
 
+#: Points blended per chunk (see :meth:`Interpolator._predict`).
+BLEND_CHUNK = 64
+
+
 class OutOfGridError(InnterpolError):
     """Parameters lie farther than one grid step from every populated node."""
 
@@ -221,11 +225,12 @@ class Interpolator:
         return cov.status
 
     # --------------------------------------------------------------------------- prediction
-    def network(self, params: np.ndarray) -> np.ndarray:
-        """The network alone: normalised profiles (N, C, D)."""
+    def network(self, params: np.ndarray, exact: bool = False) -> np.ndarray:
+        """The network alone: normalised profiles (N, C, D); in float64 with ``exact`` (or for fewer
+        than 256 rows), else in float32."""
         x = self.scaling(np.asarray(params, dtype=float))
         w = self.weights
-        if len(x) < 256:
+        if exact or len(x) < 256:
             return engine.profiles(w.tensors, self.meta, w.arrays, w.mean, w.scale, x)
         # Large batches run in float32 (about twice as fast; 1e-7 relative, far below the
         # network's own error), in chunks that stay in cache.
@@ -256,13 +261,15 @@ class Interpolator:
             other.blend = self.blend.stencil_only()
         return other
 
-    def _learned(self, params: np.ndarray) -> np.ndarray:
+    def _learned(self, params: np.ndarray, exact: bool = False) -> np.ndarray:
         """The network in learned units (N, C, D)."""
-        return self.network(params) * self.weights.scale[None, :, None] + self.weights.mean[None]
+        return self.network(params, exact) * self.weights.scale[None, :, None] + self.weights.mean[None]
 
     def _standard_network(self, params: np.ndarray) -> np.ndarray:
-        """The network's hybrid channels in standard units, flattened (N, F)."""
-        return learned_to_standard(self.codec, self._learned(params), self.blend.channels)
+        """The network's hybrid channels in standard units, flattened (N, F), at lattice points: in
+        float64 always, so that the cached grid models (:class:`~innterpol_cli.hybrid.Blend`) do
+        not depend on which batch first needed them."""
+        return learned_to_standard(self.codec, self._learned(params, exact=True), self.blend.channels)
 
     def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
         """Profiles (N, C, D) in the network's normalised learned units, hybrid or bare."""
@@ -335,10 +342,11 @@ class Interpolator:
             n_depth = learned.shape[2]
             own = learned_to_standard(self.codec, learned, blend.channels)
             zeros = np.zeros((len(params), len(blend.zero_channels), n_depth), dtype=bool)
-            # Chunks of 256: a chunk's stencils gather up to 128 grid models per point, (256 x 128, F)
-            # floats (about 150 MB for ATLAS9), which bounds memory and stays fast.
-            for start in range(0, len(params), 256):
-                rows = slice(start, start + 256)
+            # Chunks of 64: a chunk's stencils gather up to 128 grid models per point, (64 x 128, F)
+            # floats (about 40 MB for ATLAS9), small enough to stay fast (fresh pages are the cost)
+            # and to bound memory.
+            for start in range(0, len(params), BLEND_CHUNK):
+                rows = slice(start, start + BLEND_CHUNK)
                 own[rows], found, part = blend(params[rows], own[rows], widen=widen, signals=signals)
                 parts.append(part)
                 if found is not None:

@@ -71,8 +71,19 @@ class NodeSet:
         self.shape = tuple(len(v) for v in self.values)
         positions = tuple(np.searchsorted(v, self.nodes[:, j]) for j, v in enumerate(self.values))
         keys = np.ravel_multi_index(positions, self.shape)
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._order = keys[order], order
+        self.node_keys = keys  # each node's flat lattice index
+        self._strides = np.array([int(np.prod(self.shape[j + 1:])) for j in range(len(self.shape))], dtype=np.intp)
+        # lattice index -> node row (-1 where the lattice point is not a node); a duplicate node
+        # keeps its first row, as a stable search over sorted keys did
+        self._row_of_key = np.full(int(np.prod(self.shape)), -1, dtype=np.intp)
+        first = np.unique(keys, return_index=True)
+        self._row_of_key[first[0]] = first[1]
+
+    @staticmethod
+    def _digits(p: int) -> np.ndarray:
+        """(P, 4**P): the position on each axis of every slot (slot c is at (c // 4**(P-1-j)) % 4 on axis j)."""
+        c = np.arange(4**p)
+        return np.stack([(c // 4 ** (p - 1 - j)) % 4 for j in range(p)])
 
     def lattice_points(self, keys: np.ndarray) -> np.ndarray:
         """Parameters (K, P) of flat lattice indices."""
@@ -158,6 +169,7 @@ class NodeSet:
                 attempts += [(None, c, True) for c in modes]
             if fallback:
                 attempts += [(j, c, False) for j in range(p) for c in modes]
+        digits = self._digits(p)
         for widened, use_cubic, allow_missing in attempts:
             todo = np.where(~out.found)[0]
             if not len(todo):
@@ -166,29 +178,23 @@ class NodeSet:
             axes = [self._axis(j, q[:, j], expand=skip if j == widened else False,
                                cubic=use_cubic and j in self.cubic_axes) for j in range(p)]
             ok = np.all([a[2] for a in axes], axis=0)
-            node_idx = np.zeros((len(todo), size), dtype=np.intp)
-            slot_keys = np.zeros((len(todo), size), dtype=np.intp)
+            # Every slot at once: its weight is the product of its axes' weights (in axis order),
+            # its node found through the dense lattice -> row table.
             node_w = np.ones((len(todo), size))
-            absent = np.zeros((len(todo), size), dtype=bool)
-            any_present = np.zeros(len(todo), dtype=bool)
-            for c in range(size):
-                digits = [(c // 4 ** (p - 1 - j)) % 4 for j in range(p)]
-                for a, d in zip(axes, digits):
-                    node_w[:, c] *= a[1][:, d]
-                live = node_w[:, c] != 0.0
-                if not live.any():
-                    continue
-                key = np.ravel_multi_index(tuple(a[0][:, d] for a, d in zip(axes, digits)), self.shape)
-                at = np.minimum(np.searchsorted(self._keys, key), len(self._keys) - 1)
-                present = self._keys[at] == key
-                node_idx[:, c] = np.where(present, self._order[at], 0)
-                slot_keys[:, c] = key
-                absent[:, c] = live & ~present
-                any_present |= live & present
-                if not allow_missing:
-                    ok &= present | ~live
+            slot_keys = np.zeros((len(todo), size), dtype=np.intp)
+            for j, a in enumerate(axes):
+                node_w *= a[1][:, digits[j]]
+                slot_keys += a[0][:, digits[j]] * self._strides[j]
+            live = node_w != 0.0
+            row = self._row_of_key[slot_keys]
+            present = row >= 0
+            node_idx = np.where(present & live, row, 0)
+            absent = live & ~present
             if allow_missing:
-                ok &= any_present
+                ok &= np.any(live & present, axis=1)
+            else:
+                ok &= ~np.any(absent, axis=1)
+            slot_keys = np.where(live, slot_keys, 0)
             rows = todo[ok]
             out.index[rows] = node_idx[ok]
             out.weight[rows] = node_w[ok]
@@ -238,6 +244,14 @@ class Packed:
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
         self.pos = np.arange(len(self.rows)) - starts[self.rows]
         self.width = int(counts.max(initial=0))
+        self.used = np.zeros((self.n, self.width), dtype=bool)
+        self.used[self.rows, self.pos] = True
+
+    def take(self, array: np.ndarray, pad) -> np.ndarray:
+        """The masked slots of ``array`` (N, S) packed (N, W), ``pad`` in the unused places."""
+        out = np.full((self.n, self.width), pad, dtype=array.dtype)
+        out[self.rows, self.pos] = array[self.rows, self.slots]
+        return out
 
     def values(self, values: np.ndarray) -> np.ndarray:
         """(nnz, F) values of the masked slots in row-major order -> (N, W, F), zero-padded."""
