@@ -39,6 +39,7 @@ FORMATS: dict[str, FormatInfo] = {
     "marcs": FormatInfo("marcs", "marcs", "MARCS .mod / .mod.gz"),
     "phoenix": FormatInfo("phoenix", "phoenix", "PHOENIX-ACES .ATMOS.fits structure file"),
     "fits": FormatInfo("fits", "fitstable", "innterpol FITS table (one row per model)"),
+    "moog": FormatInfo("moog", "moog", "MOOG model atmosphere, KURUCZ layout"),
 }
 
 
@@ -142,11 +143,13 @@ def format_from_suffix(path) -> str | None:
         return "atlas9"
     if name.endswith(".mod.gz"):
         return "marcs"
+    if name.endswith(".moog"):
+        return "moog"
     return None
 
 
 #: File-name endings used for directory output, by format.
-OUTPUT_SUFFIX = {"atlas9": ".dat", "marcs": ".mod", "phoenix": ".ATMOS.fits", "fits": ".fits"}
+OUTPUT_SUFFIX = {"atlas9": ".dat", "marcs": ".mod", "phoenix": ".ATMOS.fits", "fits": ".fits", "moog": ".moog"}
 
 
 def model_filename(atm: Atmosphere, format: str) -> str:

@@ -256,8 +256,10 @@ def check(models, format: str | None = None) -> list[Report]:
         if problems:
             quantity, depth, value, width = problems[0]
             more = f" (and {len(problems) - 1} more quantities)" if len(problems) > 1 else ""
-            report.failures.append(Failure("fields", quantity, None if depth is None else depth - 1, value, width,
-                                           f"= {value:.4g} does not fit its {width}-character {format} field{more}"))
+            # width 0: a value the format's reader would misread (MOOG's unit guesses), not a width
+            text = (f"= {value:.4g} would be misread by {format} (its unit guesses){more}" if width == 0 else
+                    f"= {value:.4g} does not fit its {width}-character {format} field{more}")
+            report.failures.append(Failure("fields", quantity, None if depth is None else depth - 1, value, width, text))
     order = list(TESTS)
     for report in reports:
         report.failures.sort(key=lambda f: order.index(f.test))

@@ -1,4 +1,4 @@
-"""Fuzzing the readers (issue 20): mutated real ATLAS9, MARCS and FITS files give a model or a
+"""Fuzzing the readers (issue 20): mutated real ATLAS9, MARCS, FITS and MOOG files give a model or a
 one-line error naming the file, never a traceback, a MemoryError or a hang.
 
 Hypothesis runs derandomized (the same 2,000 files per format on every run) with a per-file
@@ -62,13 +62,15 @@ def _seed(fmt: str, shared: Path) -> bytes:
         return (shared / "samples/atlas9/t03500g5.0am05ak2odfnew.dat").read_bytes()
     if fmt == "marcs":
         return (shared / "samples/marcs/sun.mod").read_bytes()
+    if fmt == "moog":
+        return formats.get_format("moog").format_model(formats.read(shared / "samples/atlas9/ksun.mod")[0]).encode()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "seed.fits"
         formats.write(formats.read(shared / "samples/marcs/sun.mod"), path, "fits")
         return path.read_bytes()
 
 
-@pytest.mark.parametrize("fmt", ["atlas9", "marcs", "fits"])
+@pytest.mark.parametrize("fmt", ["atlas9", "marcs", "fits", "moog"])
 def test_mutated_files_read_or_fail_in_one_line(fmt, shared):
     import formats
     from formats.errors import InnterpolError

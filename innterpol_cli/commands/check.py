@@ -56,6 +56,8 @@ def _format_of(atm) -> str | None:
         return "atlas9"
     if "marcs_name" in extra:
         return "marcs"
+    if "moog_title" in extra:
+        return "moog"
     return None
 
 

@@ -27,14 +27,14 @@ def convert(
     target: str = typer.Argument(
         ..., metavar="OUT", help="File to write ('-' for stdout), or a directory (existing, or ending in '/') for one file per model."
     ),
-    to: str | None = typer.Option(None, "--to", help="Output format: atlas9, marcs, phoenix or fits. Default: from OUT's suffix."),
+    to: str | None = typer.Option(None, "--to", help="Output format: atlas9, marcs, phoenix, fits or moog. Default: from OUT's suffix."),
     from_format: str | None = typer.Option(None, "--from", help="Input format, when detection is not wanted."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="Write the models that pass the physical-consistency check and list the others, instead of writing nothing."
     ),
 ) -> None:
-    """Convert model atmospheres between ATLAS9, MARCS, PHOENIX and FITS-table files.
+    """Convert model atmospheres between ATLAS9, MARCS, PHOENIX, MOOG and FITS-table files.
 
     Quantities the target needs and the source lacks are derived by physics where physics
     gives them (Pe = Ne kT, kappa_Ross = d tau / d RHOX, ...); otherwise the conversion fails,
