@@ -17,6 +17,7 @@ import numpy as np
 
 #: A coordinate within this of a grid value sits on it.
 ON_NODE = 1e-6
+_DIAGONAL = np.arange(4)
 
 
 @dataclass
@@ -117,12 +118,13 @@ class NodeSet:
         linear_ok = (pos[:, 1] >= 0) & (pos[:, 2] < n)
         p = np.clip(pos, 0, n - 1)
         xs = grid[p]
-        w_cubic = np.ones((len(x), 4))
-        for a in range(4):
-            for b in range(4):
-                if a != b:
-                    den = xs[:, a] - xs[:, b]
-                    w_cubic[:, a] *= np.divide(x - xs[:, b], den, out=np.zeros_like(x), where=den != 0)
+        # Lagrange weights: w_a = prod over b != a of (x - x_b) / (x_a - x_b), a factor 0 where
+        # two positions coincide (a stencil clipped at the grid's edge, which is never cubic).
+        den = xs[:, :, None] - xs[:, None, :]
+        num = np.broadcast_to((x[:, None] - xs)[:, None, :], den.shape)
+        factor = np.divide(num, den, out=np.zeros_like(den), where=den != 0)
+        factor[:, _DIAGONAL, _DIAGONAL] = 1.0
+        w_cubic = factor[:, :, 0] * factor[:, :, 1] * factor[:, :, 2] * factor[:, :, 3]
         span = xs[:, 2] - xs[:, 1]
         t = np.divide(x - xs[:, 1], span, out=np.zeros_like(x), where=span > 0)
         w_linear = np.stack([np.zeros_like(x), 1.0 - t, t, np.zeros_like(x)], axis=1)
@@ -267,4 +269,6 @@ class Packed:
 
     def sums(self, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Weighted sums (K, N, F) of K packed weight sets (K, N, W) over packed values (N, W, F)."""
-        return np.matmul(weights.transpose(1, 0, 2), values).transpose(1, 0, 2)
+        # contiguous operands: numpy's matmul only hands those to BLAS (a strided view takes its
+        # element-by-element loop, a hundred times slower)
+        return np.matmul(np.ascontiguousarray(weights.transpose(1, 0, 2)), np.ascontiguousarray(values)).transpose(1, 0, 2)
