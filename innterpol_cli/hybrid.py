@@ -319,7 +319,11 @@ class Blend:
                 found_signals.curve[:, j] = np.abs(sums[1 + 2 * i])
                 found_signals.slope[:, j] = np.abs(sums[2 + 2 * i])
             found_signals.network[:] = np.abs(own - stencil_net)
-            spread_r = np.abs((model - net) - (stencil - stencil_net)[:, None, :])
+            # each node's residual, less the stencil's, written over ``net`` (no longer needed): a
+            # fresh (N, W, F) array would cost more in page faults than the arithmetic
+            spread_r = np.subtract(model, net, out=net)
+            spread_r -= (stencil - stencil_net)[:, None, :]
+            np.abs(spread_r, out=spread_r)
             found_signals.rough[:] = packed.sums(np.abs(w_present)[None], spread_r)[0]
             found_signals.cubic[:] = st.cubic
             found_signals.bump[:] = st.bump

@@ -13,6 +13,7 @@ imported.  Every call passes the coverage guard (see :meth:`Interpolator.coverag
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,12 +346,13 @@ class Interpolator:
             # Chunks of 64: a chunk's stencils gather up to 128 grid models per point, (64 x 128, F)
             # floats (about 40 MB for ATLAS9), small enough to stay fast (fresh pages are the cost)
             # and to bound memory.
-            for start in range(0, len(params), BLEND_CHUNK):
-                rows = slice(start, start + BLEND_CHUNK)
-                own[rows], found, part = blend(params[rows], own[rows], widen=widen, signals=signals)
-                parts.append(part)
-                if found is not None:
-                    zeros[rows] = found.reshape(-1, len(blend.zero_channels), n_depth)
+            with _one_blas_thread(len(params) > BLEND_CHUNK):
+                for start in range(0, len(params), BLEND_CHUNK):
+                    rows = slice(start, start + BLEND_CHUNK)
+                    own[rows], found, part = blend(params[rows], own[rows], widen=widen, signals=signals)
+                    parts.append(part)
+                    if found is not None:
+                        zeros[rows] = found.reshape(-1, len(blend.zero_channels), n_depth)
             own = own.reshape(len(params), len(blend.channels), n_depth)
             for i, c in enumerate(blend.channels):
                 ch = self.codec[c]
@@ -569,6 +571,20 @@ class Interpolator:
         return Atmosphere(teff=teff, logg=logg, mh=mh, am=am, cm=cm, vmic=vmic, geometry=geometry, mass=mass,
                           radius=radius, abundances=abundances, layers=layers, partial_pressures=partial, extra=extra,
                           source=f"innterpol:{weights_name}", uncertainty=sigma)
+
+
+def _one_blas_thread(wanted: bool):
+    """A context in which BLAS runs on one thread, for the blend's many small products: OpenBLAS
+    threads each of them, which makes a batch with uncertainty 3-5 times slower on two cores.
+    Only for batches (importing threadpoolctl costs a single prediction 40 ms); a no-op without it."""
+    if wanted:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - a dependency, but the answers do not depend on it
+            pass
+        else:
+            return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def _scaled(reference: dict, mh: float, am: float) -> np.ndarray:
