@@ -105,3 +105,27 @@ def test_uneven_spacing_weights_sum_to_one(nodes):
     st = nodes.stencils(q, cubic=True)
     assert st.found.all()
     np.testing.assert_allclose(st.weight.sum(axis=1), 1.0, atol=1e-12)
+
+
+def test_one_point_path_gives_the_batch_numbers_bit_for_bit(nodes):
+    """A single point takes a Python-float path through each axis; on nodes, off nodes, a hair
+    from a node, outside the axis, widened or not, cubic or not, it must equal the batch path."""
+    rng = np.random.default_rng(3)
+    checked = 0
+    for j, grid in enumerate(nodes.values):
+        span = grid[-1] - grid[0]
+        values = list(grid) + list(grid + 1e-7) + list(grid - 1e-10) + list(rng.uniform(grid[0] - 0.1 * span, grid[-1] + 0.1 * span, 40))
+        for x in values:
+            for expand in (False, (0, 0), (1, 0), (0, 1)):
+                for cubic in (True, False):
+                    one = nodes._axis_one(j, float(x), expand, cubic)
+                    batch = nodes._axis(j, np.array([x, grid[0]]), expand, cubic)
+                    for a, b in zip(one, batch):
+                        assert np.array_equal(a, b[:1]), (j, x, expand, cubic, a, b[:1])
+                    checked += 1
+    assert checked > 500
+    q = np.column_stack([rng.uniform(4000, 6000, 30), rng.uniform(0, 2.5, 30), rng.uniform(-1, 0.5, 30)])
+    batch = nodes.stencils(q, cubic=True, impute=True, fallback=True)
+    for i in range(len(q)):
+        one = nodes.stencils(q[i: i + 1], cubic=True, impute=True, fallback=True)
+        assert np.array_equal(one.weight[0], batch.weight[i]) and np.array_equal(one.index[0], batch.index[i])
