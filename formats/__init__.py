@@ -209,32 +209,59 @@ def write_directory(atmospheres, directory, format: str, force: bool = False, na
     for the files not yet moved): the complete new state.  A failure during (3) in a live run
     (a file system error, Ctrl-C) moves the backups in ``old/`` back and removes the new files,
     after marking the journal as rolling back, so that a crash during the roll-back is rolled
-    back too.
+    back too.  :func:`write_directory_chunks` does the same for a batch that arrives in chunks.
+    """
+    atmospheres = list(atmospheres)
+    names = list(names) if names is not None else model_filenames(atmospheres, format)
+    written = write_directory_chunks([(atmospheres, names)], directory, format, force, progress, warn, **options)
+    return [Path(directory) / name for name in written]
+
+
+def write_directory_chunks(chunks, directory, format: str, force: bool = False, progress=None, warn=None,
+                           **options) -> list[str]:
+    """:func:`write_directory` for a batch that arrives in chunks, with one chunk in memory at a time.
+
+    ``chunks`` yields ``(models, names)``: the file names of the chunk's models, or None in every
+    chunk, for names from the parameters (:func:`model_filenames` over the whole batch, given once
+    the last chunk is in; until then the files are staged under their numbers).  Each chunk's
+    files are staged as it comes; the directory changes only once the last one is in, as in
+    :func:`write_directory`, so that an exception from ``chunks`` (a model failing its check)
+    leaves it as it was.  Returns the names of the files written.
     """
     from .textio import output_lock
 
-    atmospheres = list(atmospheres)
     directory = Path(directory)
-    names = list(names) if names is not None else model_filenames(atmospheres, format)
     with output_lock(directory, directory=True, warn=warn):
-        return _write_directory(atmospheres, directory, format, force, names, progress, options)
+        return _write_directory(chunks, directory, format, force, progress, options)
 
 
-def _write_directory(atmospheres, directory: Path, format: str, force: bool, names: list[str], progress, options) -> list[Path]:
+def check_targets(directory, names, force: bool) -> None:
+    """FormatError if a file of a batch would replace a folder, or an existing file without ``force``."""
+    directory = Path(directory)
+    blocked = next((name for name in names if (directory / name).is_dir()), None)
+    if blocked is not None:
+        raise FormatError(f"{directory / blocked} is a directory: cannot replace it with a file")
+    if not force:
+        existing = [name for name in names if os.path.lexists(directory / name)]
+        if existing:
+            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+            raise FormatError(f"{directory / existing[0]} exists{more}: pass --force to overwrite")
+
+
+#: What a file name from the parameters is made of (see :func:`model_filename`): all a batch keeps
+#: of each model once its file is staged.
+_NAME_FIELDS = ("teff", "logg", "mh", "am", "cm", "vmic")
+
+
+def _write_directory(chunks, directory: Path, format: str, force: bool, progress, options) -> list[str]:
     import shutil
     import tempfile
+    from collections import namedtuple
+
+    import numpy as np
 
     from .textio import STAGING_PREFIX, crash_point, output_error
 
-    targets = [directory / name for name in names]
-    blocked = [t for t in targets if t.is_dir()]
-    if blocked:
-        raise FormatError(f"{blocked[0]} is a directory: cannot replace it with a file")
-    if not force:
-        existing = [t for t in targets if os.path.lexists(t)]
-        if existing:
-            more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-            raise FormatError(f"{existing[0]} exists{more}: pass --force to overwrite")
     try:
         staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=directory))
     except OSError as exc:
@@ -242,23 +269,48 @@ def _write_directory(atmospheres, directory: Path, format: str, force: bool, nam
     try:
         # The journal first: a staging folder is innterpol's (and its recovery's to remove) only if
         # its journal says so; nothing else in the directory is ever touched by recovery.
-        _write_journal(staging, {"state": "staging", "names": names})
-        new = staging / "new"
+        _write_journal(staging, {"state": "staging", "names": []})
+        new, numbered = staging / "new", staging / "numbered"
         new.mkdir()
         module = get_format(format)
         text_writer = getattr(module, "format_model", None)
-        for i, (atm, name) in enumerate(zip(atmospheres, names)):
-            if text_writer is not None and not options and not name.endswith(".gz"):
-                # Text formats: the staging folder already makes the batch atomic, so skip the
-                # per-file temporary that module.write would add (half the syscalls).
-                with open(new / name, "w", encoding="ascii", newline="\n") as handle:
-                    handle.write(text_writer(atm))
+        names: list[str] = []
+        parameters: list = []  # per chunk without names: the (N, 6) _NAME_FIELDS of its models
+        count = 0
+        for models, chunk_names in chunks:
+            if count == 0 and chunk_names is None:
+                numbered.mkdir()
+            if (chunk_names is None) != numbered.is_dir():
+                raise ValueError("either every chunk of a batch names its models or none does")
+            if chunk_names is None:
+                parameters.append(np.array([[getattr(m, f) for f in _NAME_FIELDS] for m in models], dtype=float))
             else:
-                module.write([atm], new / name, **options)
-            crash_point("stage")
-            if progress is not None:
-                progress(i + 1)
-        existed = [os.path.lexists(t) for t in targets]
+                check_targets(directory, chunk_names, force)  # fail early; again for them all below
+                names += chunk_names
+            for i, atm in enumerate(models):
+                name = None if chunk_names is None else chunk_names[i]
+                path = numbered / str(count) if name is None else new / name
+                if text_writer is not None and not options and not (name or "").endswith(".gz"):
+                    # Text formats: the staging folder already makes the batch atomic, so skip the
+                    # per-file temporary that module.write would add (half the syscalls).
+                    with open(path, "w", encoding="ascii", newline="\n") as handle:
+                        handle.write(text_writer(atm))
+                else:
+                    module.write([atm], path, **options)
+                count += 1
+                crash_point("stage")
+                if progress is not None:
+                    progress(count)
+        if parameters:
+            stand_in = namedtuple("Model", _NAME_FIELDS)
+            names = model_filenames((stand_in(*row) for part in parameters for row in part.tolist()), format)
+            del parameters
+        check_targets(directory, names, force)
+        if numbered.is_dir():
+            for i, name in enumerate(names):
+                os.rename(numbered / str(i), new / name)
+            numbered.rmdir()
+        existed = [os.path.lexists(directory / name) for name in names]
         # A single-file run may have written into the directory while this batch staged (it
         # refuses once it sees this batch's lock, but it may have started before).
         from .textio import OutputBusyError, held_elsewhere
@@ -283,7 +335,7 @@ def _write_directory(atmospheres, directory: Path, format: str, force: bool, nam
             _exchange_commit(staging, directory, names)
         except OSError as exc:
             raise FormatError(f"cannot write: {exc.strerror or exc}; nothing was changed", str(directory)) from None
-        return targets
+        return names
     crash_point("journal")
     try:
         _move_staged(staging, directory, names)
@@ -297,7 +349,28 @@ def _write_directory(atmospheres, directory: Path, format: str, force: bool, nam
         raise
     crash_point("cleanup")
     shutil.rmtree(staging, ignore_errors=True)
-    return targets
+    return names
+
+
+def write_chunks(chunks, path, format: str, **options) -> None:
+    """Write every model of ``chunks`` (an iterable of lists of models) into the one file ``path``
+    ("-" is stdout) in ``format``, with one chunk in memory at a time, all or nothing: nothing
+    reaches ``path`` before the last chunk is in, so that an exception from ``chunks`` (a model
+    failing its check) or a kill leaves it as it was (:func:`formats.textio.atomic_output`)."""
+    module = get_format(format)
+    if hasattr(module, "write_chunks"):
+        module.write_chunks(chunks, path, **options)
+        return
+    text_writer = getattr(module, "format_model", None)
+    if text_writer is None or options or not getattr(module, "MULTI_MODEL", False):
+        module.write([m for models in chunks for m in models], path, **options)
+        return
+    from .textio import atomic_output
+
+    # As the text writers write many models: their decks one after the other.
+    with atomic_output(path) as handle:
+        for models in chunks:
+            handle.write("".join(text_writer(atm) for atm in models))
 
 
 # ------------------------------------------------------------------ the commit by exchange

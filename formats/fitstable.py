@@ -45,7 +45,6 @@ import numpy as np
 
 from .errors import FormatError
 from .model import LAYER_UNITS, PLANE_PARALLEL, Atmosphere
-from .textio import write_hdulist
 
 NAME = "fits"
 EXTENSIONS = (".fits", ".fit", ".fits.gz")
@@ -118,80 +117,160 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def build_hdulist(atmospheres, provenance: dict | None = None):
-    """The HDUList of ``atmospheres``, built column by column."""
-    from astropy.io import fits
+class _Column:
+    """One table column: its FITS name, TFORM and TUNIT, and ``key``, its field in the row arrays
+    (the same in every chunk of a table, whatever the column ends up being called)."""
 
-    models = list(atmospheres)
-    n = len(models)
-    if n == 0:
+    __slots__ = ("key", "name", "form", "unit", "dtype", "width")
+
+    def __init__(self, key: str, name: str, form: str, unit: str | None = None):
+        self.key, self.name, self.form, self.unit = key, name, form, unit
+        count, kind = int(form[:-1] or 1), form[-1]
+        self.width = count if kind == "D" and key not in SCALARS else None  # vectors: their length
+        self.dtype = {"D": ">f8", "J": ">i4", "A": f"S{count}"}[kind]
+        if self.width is not None:
+            self.dtype = (">f8", (count,))
+
+
+class _Layout:
+    """The columns of a table, from the models it holds: every quantity any of them has, vectors as
+    long as the longest, strings as wide as the widest.  Layouts of chunks merge into the table's."""
+
+    def __init__(self):
+        self.rows = 0
+        self.depth = self.abundance = self.meta = 1
+        self.geometry = 0
+        self.name = -1  # the widest name in bytes; -1 while no model has one (no NAME column)
+        self.layers: set[str] = set()
+        self.sigmas: set[str] = set()
+        self.partial: list[str] = []  # in order of first appearance
+        self.sources: set[str] = set()  # at most two: only whether there is one matters
+
+    @classmethod
+    def of(cls, models, names: list[bytes], metas: list[bytes]) -> _Layout:
+        import os
+
+        layout = cls()
+        layout.rows = len(models)
+        layout.depth = max([1] + [m.ndepth for m in models])
+        layout.abundance = max([1] + [len(m.abundances) for m in models])
+        layout.meta = max([1] + [len(x) for x in metas])
+        layout.geometry = max(len(m.geometry) for m in models)
+        layout.name = max(len(x) for x in names) if any(names) else -1
+        for m in models:
+            layout.layers.update(m.layers)
+            layout.sigmas.update(m.uncertainty)
+            layout.partial += [k for k in m.partial_pressures if k not in layout.partial]
+            if m.source and len(layout.sources) < 2:
+                layout.sources.add(os.path.basename(m.source))
+        return layout
+
+    def merge(self, other: _Layout) -> None:
+        self.rows += other.rows
+        self.depth, self.abundance = max(self.depth, other.depth), max(self.abundance, other.abundance)
+        self.meta, self.geometry = max(self.meta, other.meta), max(self.geometry, other.geometry)
+        self.name = max(self.name, other.name)
+        self.layers |= other.layers
+        self.sigmas |= other.sigmas
+        self.partial += [k for k in other.partial if k not in self.partial]
+        self.sources = set(sorted(self.sources | other.sources)[:2])
+
+    def gridname(self) -> str:
+        return next(iter(self.sources)) if len(self.sources) == 1 else ""
+
+    def partial_columns(self) -> list[tuple[str, str]]:
+        """(column, MARCS name) of every partial pressure: ``PP_<sanitised>``, made unique."""
+        pairs: list[tuple[str, str]] = []
+        for name in self.partial:
+            column = PARTIAL_PRESSURE_PREFIX + _sanitise(name)
+            while column.upper() in (c.upper() for c, _ in pairs):
+                column += "_"
+            pairs.append((column, name))
+        return pairs
+
+    def columns(self) -> list[_Column]:
+        width = self.depth
+        columns = [_Column(key, key, "D", SCALAR_UNITS.get(key)) for key in SCALARS]
+        if self.name >= 0:  # the CSV's name column: one per row, as a directory batch would name its files
+            columns.append(_Column("NAME", "NAME", f"{self.name}A"))
+        columns.append(_Column("GEOMETRY", "GEOMETRY", f"{self.geometry}A"))
+        columns += [_Column("NDEPTH", "NDEPTH", "J"), _Column("NABUND", "NABUND", "J")]
+        columns += [_Column("layer:" + name, name.upper(), f"{width}D", FITS_UNITS.get(name))
+                    for name in LAYER_UNITS if name in self.layers]
+        columns += [_Column("sigma:" + name, name.upper() + SIGMA_SUFFIX, f"{width}D", FITS_UNITS.get(name))
+                    for name in LAYER_UNITS if name in self.sigmas]
+        columns += [_Column("pp:" + name, column, f"{width}D") for column, name in self.partial_columns()]
+        columns.append(_Column("ABUNDANCES", "ABUNDANCES", f"{self.abundance}D"))
+        columns.append(_Column("META", "META", f"{self.meta}A"))
+        return columns
+
+    def dtype(self) -> np.dtype:
+        return np.dtype([(c.key, c.dtype) for c in self.columns()])
+
+
+def _encode(models) -> tuple[_Layout, np.ndarray]:
+    """The rows of ``models`` as FITS stores them (big-endian, NaN-padded vectors), in their own
+    layout, which is returned with them."""
+    models = list(models)
+    if not models:
         raise FormatError("no models to write")
-    ndepth = np.array([m.ndepth for m in models], dtype=np.int32)
-    nabund = np.array([len(m.abundances) for m in models], dtype=np.int32)
-    width = max(int(ndepth.max()), 1)
-    abund_width = max(int(nabund.max()), 1)
-
-    columns = []
-    scalar_values = {
+    names = [str(m.extra.get("name", "")).encode() for m in models]
+    metas = [json.dumps({"extra": m.extra, "source": m.source}, default=_json_default).encode("utf-8") for m in models]
+    layout = _Layout.of(models, names, metas)
+    rows = np.zeros(len(models), layout.dtype())
+    scalars = {
         "TEFF": [m.teff for m in models], "LOGG": [m.logg for m in models], "MH": [m.mh for m in models],
         "AM": [m.am for m in models], "CM": [m.cm for m in models], "VMIC": [m.vmic for m in models],
         "MASS": [math.nan if m.mass is None else m.mass for m in models],
         "RADIUS": [math.nan if m.radius is None else m.radius for m in models],
     }
-    for key in SCALARS:
-        columns.append(fits.Column(name=key, format="D", unit=SCALAR_UNITS.get(key), array=np.array(scalar_values[key], dtype=float)))
-    names = [str(m.extra.get("name", "")) for m in models]
-    if any(names):  # the CSV's name column: one per row, as a directory batch would name its files
-        columns.append(fits.Column(name="NAME", format=f"{max(len(x.encode()) for x in names)}A",
-                                   array=np.array([x.encode() for x in names])))
-    geometry = np.array([m.geometry for m in models])
-    columns.append(fits.Column(name="GEOMETRY", format=f"{max(len(g) for g in geometry)}A", array=geometry))
-    columns.append(fits.Column(name="NDEPTH", format="J", array=ndepth))
-    columns.append(fits.Column(name="NABUND", format="J", array=nabund))
+    for key, values in scalars.items():
+        rows[key] = np.array(values, dtype=float)
+    if layout.name >= 0:
+        rows["NAME"] = names
+    rows["GEOMETRY"] = [m.geometry.encode("ascii") for m in models]
+    rows["NDEPTH"] = [m.ndepth for m in models]
+    rows["NABUND"] = [len(m.abundances) for m in models]
+    for column in layout.columns():
+        kind, _, name = column.key.partition(":")
+        source = {"layer": "layers", "sigma": "uncertainty", "pp": "partial_pressures"}.get(kind)
+        if source is not None:
+            rows[column.key] = _padded([getattr(m, source).get(name) for m in models], column.width)
+    rows["ABUNDANCES"] = _padded([m.abundances for m in models], layout.abundance)
+    rows["META"] = metas
+    return layout, rows
 
-    present = [name for name in LAYER_UNITS if any(name in m.layers for m in models)]
-    for name in present:
-        table = np.full((n, width), np.nan)
-        for i, m in enumerate(models):
-            values = m.layers.get(name)
-            if values is not None:
-                table[i, : len(values)] = values
-        columns.append(fits.Column(name=name.upper(), format=f"{width}D", unit=FITS_UNITS.get(name), array=table))
-    for name in [name for name in LAYER_UNITS if any(name in m.uncertainty for m in models)]:
-        table = np.full((n, width), np.nan)
-        for i, m in enumerate(models):
-            values = m.uncertainty.get(name)
-            if values is not None:
-                table[i, : len(values)] = values
-        columns.append(fits.Column(name=name.upper() + SIGMA_SUFFIX, format=f"{width}D", unit=FITS_UNITS.get(name),
-                                   array=table))
 
-    pp_names: list[str] = []
-    for m in models:
-        pp_names += [k for k in m.partial_pressures if k not in pp_names]
-    pp_columns = []
-    for name in pp_names:
-        column = PARTIAL_PRESSURE_PREFIX + _sanitise(name)
-        while column.upper() in (c.upper() for c, _ in pp_columns):
-            column += "_"
-        pp_columns.append((column, name))
-        table = np.full((n, width), np.nan)
-        for i, m in enumerate(models):
-            values = m.partial_pressures.get(name)
-            if values is not None:
-                table[i, : len(values)] = values
-        columns.append(fits.Column(name=column, format=f"{width}D", array=table))
+def _padded(vectors, width: int) -> np.ndarray:
+    """The vectors as rows of a (N, width) table, padded with NaN; None is a row of NaN."""
+    table = np.full((len(vectors), width), np.nan)
+    for i, values in enumerate(vectors):
+        if values is not None:
+            table[i, : len(values)] = values
+    return table
 
-    abundances = np.full((n, abund_width), np.nan)
-    for i, m in enumerate(models):
-        abundances[i, : len(m.abundances)] = m.abundances
-    columns.append(fits.Column(name="ABUNDANCES", format=f"{abund_width}D", array=abundances))
-    meta = [json.dumps({"extra": m.extra, "source": m.source}, default=_json_default) for m in models]
-    meta_bytes = np.array([s.encode("utf-8") for s in meta])
-    columns.append(fits.Column(name="META", format=f"{max(1, max(len(s) for s in meta_bytes))}A", array=meta_bytes))
 
-    table_hdu = fits.BinTableHDU.from_columns(columns, name=EXTNAME)
-    header = table_hdu.header
+def _relayout(rows: np.ndarray, layout: _Layout) -> np.ndarray:
+    """``rows`` of a chunk, in the table's ``layout`` (wider vectors and strings, columns that no
+    model of the chunk had), as :func:`_encode` would have given them for the whole table."""
+    out = np.zeros(len(rows), layout.dtype())
+    for column in layout.columns():
+        if column.key in rows.dtype.names:
+            values = rows[column.key]
+            if column.width is not None:
+                out[column.key][:, : values.shape[1]] = values
+                out[column.key][:, values.shape[1]:] = np.nan
+            else:
+                out[column.key] = values
+        elif column.width is not None:
+            out[column.key] = np.nan
+    return out
+
+
+def _describe(header, columns, layout: _Layout, provenance: dict | None):
+    """The table header's comments, innterpol's cards and the provenance; returns the primary HDU."""
+    from astropy.io import fits
+
     for i, column in enumerate(columns, start=1):
         comment = COMMENTS.get(column.name) or (PARTIAL_PRESSURE_COMMENT if column.name.startswith(PARTIAL_PRESSURE_PREFIX) else None)
         if column.name.endswith(SIGMA_SUFFIX):
@@ -200,14 +279,13 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
         if comment:
             header[f"TCOMM{i}"] = comment
     provenance = dict(provenance or {})
-    gridname = str(provenance.pop("gridname", "") or _common_source(models))
-    from datetime import datetime, timezone
-
+    gridname = str(provenance.pop("gridname", "") or layout.gridname())
+    pp_columns = layout.partial_columns()
     header["GRIDNAME"] = (gridname, "grid or collection the models come from")
     header["ORIGIN"] = ("innterpol", "organisation or software that wrote the file")
     header["CREATOR"] = (_creator(), "software version")
-    header["DATE"] = (datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"), "UTC time of writing")
-    header["NMODELS"] = (n, "number of models (rows)")
+    header["DATE"] = (_date(), "UTC time of writing")
+    header["NMODELS"] = (layout.rows, "number of models (rows)")
     header["LAYOUT"] = (LAYOUT_VERSION, "innterpol FITS table layout version")
     if pp_columns:
         header["PPNAMES"] = (json.dumps(pp_columns), "partial-pressure columns and MARCS names")
@@ -217,7 +295,103 @@ def build_hdulist(atmospheres, provenance: dict | None = None):
     primary.header["ORIGIN"] = "innterpol"
     primary.header["CREATOR"] = _creator()
     primary.header["GRIDNAME"] = gridname
+    return primary
+
+
+def _date() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def build_hdulist(atmospheres, provenance: dict | None = None):
+    """The HDUList of ``atmospheres``, in memory (:func:`write` streams the same bytes)."""
+    from astropy.io import fits
+
+    layout, rows = _encode(atmospheres)
+    columns = [fits.Column(name=c.name, format=c.form, unit=c.unit, array=rows[c.key]) for c in layout.columns()]
+    table_hdu = fits.BinTableHDU.from_columns(columns, name=EXTNAME)
+    primary = _describe(table_hdu.header, columns, layout, provenance)
     return fits.HDUList([primary, table_hdu])
+
+
+def _headers(layout: _Layout, provenance: dict | None) -> bytes:
+    """The primary HDU and the table's header of a table of ``layout``, as astropy writes them."""
+    import io
+
+    from astropy.io import fits
+
+    columns = [fits.Column(name=c.name, format=c.form, unit=c.unit) for c in layout.columns()]
+    table_hdu = fits.BinTableHDU.from_columns(columns, name=EXTNAME, nrows=0)
+    primary = _describe(table_hdu.header, columns, layout, provenance)
+    buffer = io.BytesIO()
+    fits.HDUList([primary, table_hdu]).writeto(buffer)
+    empty = table_hdu.header.tostring().encode("ascii")
+    data = buffer.getvalue()
+    if not data.endswith(empty):  # astropy wrote something other than the two headers
+        raise FormatError("cannot lay out the FITS headers")
+    table_hdu.header["NAXIS2"] = layout.rows  # the rows follow the header, chunk by chunk
+    return data[: -len(empty)] + table_hdu.header.tostring().encode("ascii")
+
+
+#: FITS pads each HDU to a multiple of this many bytes (FITS 4.0, section 3.1).
+BLOCK = 2880
+
+
+class TableWriter:
+    """One table written from chunks of models in bounded memory.  :meth:`add` stores each chunk's
+    rows, in the chunk's own layout, in ``spool`` (a binary file); :meth:`finish` writes the table
+    (the layout of all the chunks) into ``out``: the same bytes as :func:`build_hdulist` of every
+    model at once, written by astropy."""
+
+    def __init__(self, spool):
+        self.spool = spool
+        self.layout = _Layout()
+        self.chunks: list[tuple[np.dtype, int]] = []
+
+    def add(self, models) -> None:
+        layout, rows = _encode(models)
+        self.spool.write(rows.tobytes())
+        self.chunks.append((rows.dtype, len(rows)))
+        self.layout.merge(layout)
+
+    def finish(self, out, provenance: dict | None = None) -> None:
+        if not self.layout.rows:
+            raise FormatError("no models to write")
+        out.write(_headers(self.layout, provenance))
+        final = self.layout.dtype()
+        self.spool.flush()
+        self.spool.seek(0)
+        size = 0
+        for dtype, count in self.chunks:
+            rows = np.frombuffer(self.spool.read(dtype.itemsize * count), dtype=dtype, count=count)
+            data = rows.tobytes() if dtype == final else _relayout(rows, self.layout).tobytes()
+            out.write(data)
+            size += len(data)
+        out.write(bytes(-size % BLOCK))
+
+
+def write_chunks(chunks, path, provenance: dict | None = None) -> None:
+    """Write one table of every model in ``chunks`` (an iterable of lists of models) to ``path``
+    ("-" is stdout, a ``.gz`` name is gzipped), holding one chunk in memory at a time.  Nothing
+    reaches ``path`` until the last chunk is in: an error or a kill on the way leaves it as it was
+    (see :func:`formats.textio.atomic_output`)."""
+    import contextlib
+    import warnings
+
+    from astropy.io.fits.verify import VerifyWarning
+
+    from .textio import Gzipping, atomic_output, spool_file
+
+    with atomic_output(path, "wb") as handle, spool_file(path) as spool:
+        writer = TableWriter(spool)
+        for models in chunks:
+            writer.add(models)
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(Gzipping(handle)) if str(path).endswith(".gz") else handle
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", VerifyWarning)  # HIERARCH cards for long provenance keys
+                writer.finish(out, provenance)
 
 
 def _set_card(header, key: str, value) -> None:
@@ -231,23 +405,9 @@ def _set_card(header, key: str, value) -> None:
     header[keyword] = value
 
 
-def _common_source(models) -> str:
-    import os
-
-    sources = {os.path.basename(m.source) for m in models if m.source}
-    return sources.pop() if len(sources) == 1 else ""
-
-
 def write(atmospheres, path, provenance: dict | None = None) -> None:
     """Write ``atmospheres`` as one table; ``path`` "-" is stdout, a ``.gz`` name is gzipped."""
-    import warnings
-
-    from astropy.io.fits.verify import VerifyWarning
-
-    hdulist = build_hdulist(atmospheres, provenance)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", VerifyWarning)  # HIERARCH cards for long provenance keys
-        write_hdulist(hdulist, path)
+    write_chunks([list(atmospheres)], path, provenance)
 
 
 def _open(path):

@@ -127,19 +127,31 @@ def stream_kind(path: str | os.PathLike) -> str | None:
     return None
 
 
-def _write_stream(name: str, data: str | bytes) -> None:
-    """All of ``data`` into the existing stream ``name`` (opened without creating or truncating)."""
+def _write_stream(name: str, pieces) -> None:
+    """All of ``pieces`` (str or bytes) into the existing stream ``name`` (opened without creating
+    or truncating)."""
     kind = stream_kind(name)
     if kind in ("a block device", "a socket"):
         raise FormatError(f"is {kind}: innterpol writes models into files, FIFOs and character devices only", name)
-    raw = data if isinstance(data, bytes) else data.encode("ascii")
     fd = os.open(name, os.O_WRONLY | getattr(os, "O_NOCTTY", 0))
     try:
-        view = memoryview(raw)
-        while len(view):
-            view = view[os.write(fd, view):]
+        for piece in pieces:
+            view = memoryview(piece if isinstance(piece, bytes) else piece.encode("ascii"))
+            while len(view):
+                view = view[os.write(fd, view):]
     finally:
         os.close(fd)
+
+
+#: Staged output goes to stdout or a stream in pieces of this many bytes (or characters).
+COPY_BLOCK = 1 << 20
+
+
+def _pieces(handle):
+    """The content of an open temporary file, from its start, in pieces of :data:`COPY_BLOCK`."""
+    handle.flush()
+    handle.seek(0)
+    return iter(lambda: handle.read(COPY_BLOCK), handle.read(0))
 
 
 @contextlib.contextmanager
@@ -147,21 +159,28 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
     """Open a temporary file beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     ``"-"`` writes to stdout, and an existing FIFO or character device (/dev/null, /dev/stdout) is
-    written into (never replaced), both buffered in memory first, so that a failure writes
-    nothing; a reader that closes the pipe early is an error, not a success.  Errors of the file
-    system (a full disk) are FormatErrors naming the file.
+    written into (never replaced), both staged in an anonymous temporary file first (in the
+    temporary folder, $TMPDIR) and copied into the stream at the end, so that a failure writes
+    nothing and a large output never sits in memory; a reader that closes the pipe early is an
+    error, not a success.  A text file ending in ``.gz`` is gzipped as it is written.  Errors of
+    the file system (a full disk) are FormatErrors naming the file.
     """
+    import tempfile
+
     name = str(path)
     binary = "b" in mode
     if name == "-" or stream_kind(name):
-        buffer = io.BytesIO() if binary else io.StringIO()
-        yield buffer
+        # Text as StringIO took it (any str), decoded back unchanged before it is written out.
+        text = {} if binary else {"encoding": "utf-8", "errors": "surrogatepass", "newline": "\n"}
         try:
-            if name == "-":
-                write_stdout(buffer.getvalue())
-            else:
-                _write_stream(name, buffer.getvalue())
-        except OSError as exc:
+            with tempfile.TemporaryFile("w+b" if binary else "w+", **text) as staged:
+                yield staged
+                if name == "-":
+                    for piece in _pieces(staged):
+                        write_stdout(piece)
+                else:
+                    _write_stream(name, _pieces(staged))
+        except OSError as exc:  # $TMPDIR full, or the stream failing
             raise output_error(exc, "stdout" if name == "-" else name) from None
         return
     target = Path(name)
@@ -171,13 +190,12 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
     except OSError as exc:
         raise output_error(exc, name) from None
     try:
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": "ascii", "newline": "\n"})) as handle:
-            yield handle
         if target.suffix == ".gz" and not binary:
-            with open(tmp, "rb") as src:
-                raw = src.read()
-            with open(tmp, "wb") as dst:
-                dst.write(gzip.compress(raw, mtime=0))
+            with os.fdopen(fd, "wb") as raw, io.TextIOWrapper(Gzipping(raw), encoding="ascii", newline="\n") as handle:
+                yield handle
+        else:
+            with os.fdopen(fd, mode, **({} if binary else {"encoding": "ascii", "newline": "\n"})) as handle:
+                yield handle
         os.chmod(tmp, 0o644)
         crash_point("rename")
         os.replace(tmp, target)
@@ -187,6 +205,54 @@ def atomic_output(path: str | os.PathLike, mode: str = "w"):
         if isinstance(exc, OSError):
             raise output_error(exc, name) from None
         raise
+
+
+class Gzipping(io.BufferedIOBase):
+    """A write-only stream that gzips into ``raw`` what is written to it, as it comes: the same
+    bytes as ``gzip.compress(everything, mtime=0)`` (deflate's output does not depend on how its
+    input is cut).  Closing it ends the gzip stream; ``raw`` stays open."""
+
+    def __init__(self, raw):
+        import zlib
+
+        super().__init__()
+        self._raw = raw
+        self._deflate = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip header, mtime 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        self._raw.write(self._deflate.compress(data))
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.write(self._deflate.flush())
+        super().close()
+
+
+@contextlib.contextmanager
+def spool_file(path: str | os.PathLike):
+    """An anonymous temporary file (binary, read and write) for what a writer of ``path`` must hold
+    until the end: beside a file ``path`` (on the file system that gets the output, not in memory;
+    named in the target's lock file for the instant it has a name, so that a kill then leaves
+    nothing that the next run does not remove), in $TMPDIR for stdout and streams."""
+    import tempfile
+
+    name = str(path)
+    try:
+        if name == "-" or stream_kind(name):
+            with tempfile.TemporaryFile("w+b") as handle:
+                yield handle
+        else:
+            target = Path(name)
+            fd, tmp = _create_part(target, target.parent if str(target.parent) else Path("."))
+            os.unlink(tmp)
+            with os.fdopen(fd, "w+b") as handle:
+                yield handle
+    except OSError as exc:
+        raise output_error(exc, "stdout" if name == "-" else name) from None
 
 
 def _create_part(target: Path, directory: Path) -> tuple[int, str]:
@@ -201,7 +267,7 @@ def _create_part(target: Path, directory: Path) -> tuple[int, str]:
         if lock in _held and _held[lock][2]:
             os.write(_held[lock][0], f"part {os.path.basename(tmp)}\n".encode())
         try:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), tmp
+            return os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), tmp
         except FileExistsError:
             continue
 

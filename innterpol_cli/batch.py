@@ -232,27 +232,84 @@ def keep_valid(atmospheres: list, fmt: str, job: Batch, skip_invalid: bool = Fal
     return [atmospheres[i] for i in keep]
 
 
-#: Rows predicted and checked together: a batch that fails the check fails within one chunk.
-CHUNK = 2000
+#: Rows predicted, checked and written together: memory holds one chunk of models at a time, and
+#: a batch that fails the check fails within one chunk.
+CHUNK = 1000
 
 
-def predict_valid(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid: bool, warn=None,
-                  max_sigma: float | None = None, chunk: int = CHUNK) -> list:
-    """The atmospheres of ``job``'s rows that pass the check as ``fmt`` would write them
-    (:func:`keep_valid`), predicted and checked chunk by chunk: without ``skip_invalid`` the first
-    failing model stops the batch at once, not after every row is predicted.  The coverage guard
-    runs first, on every row (a row outside the grid stops the batch before any prediction)."""
+@dataclass
+class Chunk:
+    """The models of consecutive rows of a batch that pass the check, with their rows and names."""
+
+    models: list
+    params: np.ndarray
+    rows: list[int]
+    names: list[str] | None
+
+
+def predict_chunks(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid: bool, warn=None,
+                   max_sigma: float | None = None, chunk: int | None = None):
+    """The models of ``job``'s rows that pass the check as ``fmt`` would write them
+    (:func:`keep_valid`), as an iterator of :class:`Chunk` of at most ``chunk`` rows (default
+    :data:`CHUNK`), each predicted and checked when it is taken: without ``skip_invalid`` the first
+    failing model stops the batch at once.  The coverage guard runs on every row before this
+    returns (a row outside the grid stops the batch before any prediction).  ``job.problems``
+    grows with the rows dropped; after the last chunk, a BatchError if no model passed."""
+    size = CHUNK if chunk is None else chunk
+    status = guard(interp, job.params, extrapolate, warn, size)
+    options = {} if max_sigma is None else {"max_sigma": max_sigma}
+    return _predicted_chunks(interp, job, fmt, skip_invalid, warn, options, status, size)
+
+
+def coverage(interp, params: np.ndarray, chunk: int | None = None):
+    """``interp.coverage`` of every row, taken ``chunk`` rows at a time (default :data:`CHUNK`): its
+    memory grows with the rows it is given."""
+    size = CHUNK if chunk is None else chunk
+    if len(params) <= size:
+        return interp.coverage(params)
+    parts = [interp.coverage(params[start: start + size]) for start in range(0, len(params), size)]
+    return type(parts[0])(np.concatenate([p.status for p in parts]), np.concatenate([p.nearest for p in parts]))
+
+
+def guard(interp, params: np.ndarray, extrapolate: bool, warn=None, chunk: int | None = None) -> np.ndarray:
+    """``interp.guard`` of every row, taken ``chunk`` rows at a time (default :data:`CHUNK`), with
+    what one call for them all would say: the error names the first row outside the grid by its
+    place in ``params``, the warnings count over every row."""
+    from .interpolate import NEAR, OUTSIDE, OutOfGridError, _describe
+
+    size = CHUNK if chunk is None else chunk
+    if len(params) <= size:
+        return interp.guard(params, extrapolate, warn)
+    status = coverage(interp, params, size).status
+    far = np.flatnonzero(status == OUTSIDE)
+    if len(far) and not extrapolate:
+        i = far[0]
+        try:
+            interp.guard(params[i: i + 1])
+        except OutOfGridError as exc:
+            raise OutOfGridError(f"row {i + 1}: {exc}") from None
+    if warn:  # worded as Interpolator.guard words them
+        near = np.flatnonzero(status == NEAR) if not interp.calibrated else []
+        if len(near):
+            more = f" and {len(near) - 1} more" if len(near) > 1 else ""
+            warn(f"{_describe(params[near[0]], interp.axes)}{more}: beyond the populated grid (within one step of "
+                 f"it); linear interpolation could not have been done here")
+        if len(far):
+            warn(f"{len(far)} model(s) extrapolated more than one grid step beyond the grid: treat with caution")
+    return status
+
+
+def _predicted_chunks(interp, job: Batch, fmt: str, skip_invalid: bool, warn, options: dict, status, size: int):
     import formats
 
-    status = interp.guard(job.params, extrapolate, warn)
-    kept, params, rows, names = [], [], [], []
-    options = {} if max_sigma is None else {"max_sigma": max_sigma}
-    for start in range(0, len(job.rows), chunk):
-        part = slice(start, start + chunk)
+    kept = 0
+    for start in range(0, len(job.rows), size):
+        part = slice(start, start + size)
         sub = Batch(job.params[part], job.rows[part], None if job.names is None else job.names[part], job.source)
         # Far extrapolation can overflow: the check refuses what comes out non-finite.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            models = interp.atmospheres(sub.params, status=status[part], warn=warn, **options)
+            models = interp.atmospheres(sub.params, status=status[part], warn=_rows_of_batch(warn, sub.rows, len(job.rows)),
+                                        **options)
         if start == 0:
             formats.derived_quantities(models[0], fmt)  # MissingQuantityError, naming the quantity, before any writing
         try:
@@ -260,19 +317,64 @@ def predict_valid(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid:
         except BatchError:  # with skip_invalid, every model of this chunk fails: the other chunks may pass
             models = []
         job.problems += sub.problems
-        if not models:
-            continue
-        kept += models
-        params.append(sub.params)
-        rows += sub.rows
-        if sub.names is not None:
-            names += sub.names
+        if models:
+            kept += len(models)
+            yield Chunk(models, sub.params, sub.rows, sub.names)
     if not kept:
         raise BatchError(f"{job.source}: no model passes the physical-consistency check (first: {job.problems[0]})")
-    job.params, job.rows = np.concatenate(params), rows
+
+
+def _rows_of_batch(warn, rows: list[int], total: int):
+    """``warn`` for the messages about one chunk (rows ``rows`` of a batch of ``total``): a message
+    that names its model as "row K: " (the K-th of the chunk), or not at all (the chunk's only one),
+    names its row of the batch instead, as one call for every row would."""
+    if warn is None or total == 1:
+        return warn
+
+    def chunk_warn(message: str) -> None:
+        match = re.match(r"row (\d+): ", message)
+        if match and 1 <= int(match.group(1)) <= len(rows):
+            message = f"row {rows[int(match.group(1)) - 1]}: " + message[match.end():]
+        elif len(rows) == 1:
+            message = f"row {rows[0]}: " + message
+        warn(message)
+
+    return chunk_warn
+
+
+def predict_valid(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid: bool, warn=None,
+                  max_sigma: float | None = None, chunk: int | None = None) -> list:
+    """Every model of :func:`predict_chunks` in one list; ``job`` keeps the rows and names of the
+    models that passed."""
+    chunks = list(predict_chunks(interp, job, fmt, extrapolate, skip_invalid, warn, max_sigma, chunk))
+    job.params, job.rows = np.concatenate([c.params for c in chunks]), [r for c in chunks for r in c.rows]
     if job.names is not None:
-        job.names = names
-    return kept
+        job.names = [n for c in chunks for n in c.names]
+    return [m for c in chunks for m in c.models]
+
+
+class Tally:
+    """What a batch streamed chunk by chunk reports at the end: how many models were written, and
+    the largest sigma(T) of each (percent), the numbers only."""
+
+    def __init__(self):
+        self.models = 0
+        self._peaks: list[np.ndarray] = []
+
+    def follow(self, chunks, progress=None):
+        """``chunks`` (:class:`Chunk`), counted as they pass; ``progress`` gets the number of models
+        once each chunk is written (the next one is asked for)."""
+        for chunk in chunks:
+            self.models += len(chunk.models)
+            self._peaks.append(np.array([m.extra["sigma_t_max_percent"] for m in chunk.models
+                                         if "sigma_t_max_percent" in m.extra], dtype=float))
+            yield chunk
+            if progress is not None:
+                progress(self.models)
+
+    @property
+    def peak_sigmas(self) -> np.ndarray:
+        return np.concatenate(self._peaks) if self._peaks else np.zeros(0)
 
 
 #: The longest file name (in bytes, with its suffix) that common file systems take.

@@ -45,9 +45,10 @@ def _name(requirement: str) -> str:
 
 
 def test_core_dependencies_are_light():
-    """`pip install .` gives predict, convert, check and evaluate: no torch, no matplotlib, no PySME."""
+    """`pip install .` gives predict, convert, check and evaluate: no torch, no matplotlib, no PySME
+    (threadpoolctl, pure Python and tiny, keeps BLAS on one thread for innterpol's small products)."""
     project = _pyproject()
-    assert {_name(r) for r in project["dependencies"]} == {"numpy", "typer", "rich", "astropy", "pandas"}
+    assert {_name(r) for r in project["dependencies"]} == {"numpy", "typer", "rich", "astropy", "pandas", "threadpoolctl"}
     extras = project["optional-dependencies"]
     assert extras["train"] == ["torch>=2.3,<2.14"]
     assert [_name(r) for r in extras["plots"]] == ["matplotlib"]

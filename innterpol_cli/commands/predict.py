@@ -131,7 +131,7 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
     if skip_invalid and not extrapolate and len(job.rows):
         from ..interpolate import OUTSIDE, _describe
 
-        coverage = interp.coverage(job.params)
+        coverage = batch.coverage(interp, job.params)
         for i in np.where(coverage.status == OUTSIDE)[0]:
             job.problems.append(
                 f"{job.source}, row {job.rows[i]}: outside the {interp.name} grid (nearest populated node: "
@@ -145,29 +145,39 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
         batch.report_skipped(job.problems, warn)
         raise batch.BatchError(f"{job.source}: no valid rows to predict")
 
-    atmospheres = batch.predict_valid(interp, job, fmt, extrapolate, skip_invalid, warn=warn, max_sigma=max_sigma)
-    batch.report_skipped(job.problems, warn)
-
-    if fmt == "fits" and not to_directory and job.names is not None:
-        for atm, name in zip(atmospheres, job.names):  # one table: the names go into its NAME column
-            atm.extra["name"] = name
+    if to_directory and job.names is not None:  # every name is known: check them all before predicting
+        formats.check_targets(output, batch.file_names(None, fmt, job.names, job.rows, job.source), force)
     provenance = {"gridname": interp.name, "weights": Path(interp.weights.path).name, "command": "innterpol predict"}
     options = {"provenance": provenance} if fmt == "fits" else {}
-    if to_directory:
-        names = batch.file_names(atmospheres, fmt, job.names, job.rows, job.source)
-        with _progress(len(atmospheres), "writing") as advance:
-            batch.write_files(atmospheres, output, names, fmt, force=force, progress=advance, warn=warn, **options)
-        where = f"{len(names)} file{'s' if len(names) != 1 else ''} in {output}"
-    else:
-        formats.write(atmospheres, output, fmt, **options)
-        where = "stdout" if to_stdout else output
+    # Predicted, checked and written chunk by chunk (batch.CHUNK rows): the output changes only
+    # once the last chunk is in (formats.write_chunks, write_directory_chunks).
+    chunks = batch.predict_chunks(interp, job, fmt, extrapolate, skip_invalid, warn=warn, max_sigma=max_sigma)
+    tally = batch.Tally()
+    with _progress(len(job.rows), "writing") as advance:
+        if to_directory:
+            files = ((c.models, None if c.names is None else batch.file_names(None, fmt, c.names, c.rows, job.source))
+                     for c in tally.follow(chunks))
+            written = formats.write_directory_chunks(files, output, fmt, force=force, progress=advance, warn=warn, **options)
+            where = f"{len(written)} file{'s' if len(written) != 1 else ''} in {output}"
+        else:
+            formats.write_chunks((_named(c, fmt) for c in tally.follow(chunks, advance)), output, fmt, **options)
+            where = "stdout" if to_stdout else output
+    batch.report_skipped(job.problems, warn)
     skipped = f" ({len(job.problems)} bad row{'s' if len(job.problems) != 1 else ''} skipped)" if job.problems else ""
-    info(f"wrote {len(atmospheres)} model{'s' if many else ''} as {fmt} to {where}{skipped}")
-    sigmas = [m.extra["sigma_t_max_percent"] for m in atmospheres if "sigma_t_max_percent" in m.extra]
-    if many and sigmas:
-        above = int(np.sum(interp.warns(np.array(sigmas), max_sigma)))
+    info(f"wrote {tally.models} model{'s' if many else ''} as {fmt} to {where}{skipped}")
+    sigmas = tally.peak_sigmas
+    if many and len(sigmas):
+        above = int(np.sum(interp.warns(sigmas, max_sigma)))
         info(f"uncertainty: {above} of {len(sigmas)} models may be off by more than {max_sigma:g}% in T "
              f"({interp.guard_z:g} x max sigma(T) above it; median of the models' max sigma(T): {np.median(sigmas):.2g}%)")
+
+
+def _named(chunk, fmt: str) -> list:
+    """The models of a chunk; in one FITS table, the CSV's names go into its NAME column."""
+    if fmt == "fits" and chunk.names is not None:
+        for atm, name in zip(chunk.models, chunk.names):
+            atm.extra["name"] = name
+    return chunk.models
 
 
 def _number(text: str, key: str) -> float:
