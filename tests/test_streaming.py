@@ -212,10 +212,11 @@ def test_failure_in_the_last_chunk_writes_nothing(kind, atlas9, params, tmp_path
         assert text.count("TEFF ") == ROWS - 1
 
 
-#: Runs the CLI with chunks of 7 rows, each chunk of a FITS table announced on stderr and then
-#: held for a while, so that the test can kill it with the table half spooled.
+#: Runs the CLI with chunks of 7 rows, each chunk of a FITS table announced on stderr; once two
+#: chunks are in, it blocks on its stdin (which the test never writes) until it is killed: the
+#: table is half spooled whatever the machine's load, no clock involved.
 SLOW_CHUNKS = """
-import sys, time
+import sys
 from innterpol_cli import batch
 from formats import fitstable
 batch.CHUNK = 7
@@ -223,7 +224,8 @@ add = fitstable.TableWriter.add
 def slow_add(self, models):
     add(self, models)
     print(f"spooled {self.layout.rows}", file=sys.stderr, flush=True)
-    time.sleep(0.3)
+    if self.layout.rows >= 14:
+        sys.stdin.read()
 fitstable.TableWriter.add = slow_add
 from innterpol_cli.cli import main
 sys.argv = ["innterpol", *sys.argv[1:]]
@@ -245,8 +247,8 @@ def test_killed_fits_batch_leaves_the_old_file_or_none(moment, old, atlas9, para
                                 env=dict(os.environ, INNTERPOL_CRASH_AT="rename"))
         assert killed.returncode == -signal.SIGKILL, killed.stderr
     else:
-        proc = subprocess.Popen([sys.executable, "-c", SLOW_CHUNKS, *map(str, args)], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-c", SLOW_CHUNKS, *map(str, args)], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             for line in proc.stderr:
                 if line.startswith("spooled 14"):  # two of five chunks are in
