@@ -273,21 +273,29 @@ def _eps_to_kurucz(eps: np.ndarray, mh: float, h_he: list[float] | None = None) 
     return [h_fraction, he_fraction], kurucz
 
 
-def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
-    """The ten deck columns, derived where physics gives them, or MissingQuantityError."""
+def kurucz_columns(atm: Atmosphere, code: str = "ATLAS9") -> dict[str, np.ndarray]:
+    """The model's layers with the Kurucz structure columns RHOX, T, P, XNE and ABROSS derived where
+    physics gives them (XNE = Pe / kT, ABROSS = d tau / d RHOX), or MissingQuantityError naming
+    what ``code`` (the format that needs them: ATLAS9, MOOG) lacks."""
     layers = dict(atm.layers)
     if "column_mass" not in layers:
-        raise MissingQuantityError("ATLAS9 needs the mass column RHOX (column_mass), which the source lacks")
+        raise MissingQuantityError(f"{code} needs the mass column RHOX (column_mass), which the source lacks")
     if "temperature" not in layers or "gas_pressure" not in layers:
-        raise MissingQuantityError("ATLAS9 needs temperature and gas pressure")
+        raise MissingQuantityError(f"{code} needs temperature and gas pressure")
     if "electron_density" not in layers:
         if "electron_pressure" not in layers:
-            raise MissingQuantityError("ATLAS9 needs the electron density XNE (or electron pressure), which the source lacks")
+            raise MissingQuantityError(f"{code} needs the electron density XNE (or electron pressure), which the source lacks")
         layers["electron_density"] = electron_density_from_pressure(layers["electron_pressure"], layers["temperature"])
     if "rosseland_opacity" not in layers:
         if "log_tau_ross" not in layers:
-            raise MissingQuantityError("ATLAS9 needs ABROSS (rosseland_opacity) or log tau_Ross to derive it")
+            raise MissingQuantityError(f"{code} needs ABROSS (rosseland_opacity) or log tau_Ross to derive it")
         layers["rosseland_opacity"] = opacity_from_log_tau(layers["column_mass"], layers["log_tau_ross"])
+    return layers
+
+
+def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
+    """The ten deck columns, derived where physics gives them, or MissingQuantityError."""
+    layers = kurucz_columns(atm)
     n = len(layers["column_mass"])
     # ACCRAD, FLXCNV and VCONV are diagnostics that synthesis codes do not use; absent sources get 0
     # (recorded in the header of the CLI's output), VTURB follows the model's microturbulence.

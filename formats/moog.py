@@ -44,14 +44,14 @@ import re
 
 import numpy as np
 
-from .errors import FormatError, MissingQuantityError
+from .atlas9 import kurucz_columns
+from .errors import FormatError
 from .model import (
     ALPHA_ELEMENTS,
     BOLTZMANN,
     Atmosphere,
     electron_density_from_pressure,
     log_tau_from_opacity,
-    opacity_from_log_tau,
 )
 from .textio import atomic_output, read_text
 
@@ -207,21 +207,9 @@ def _eps(mh: float, am: float, listed: dict) -> np.ndarray:
 
 
 def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
-    """The five depth columns, derived where physics gives them, or MissingQuantityError."""
-    layers = dict(atm.layers)
-    if "column_mass" not in layers:
-        raise MissingQuantityError("MOOG needs the mass column RHOX (column_mass), which the source lacks")
-    if "temperature" not in layers or "gas_pressure" not in layers:
-        raise MissingQuantityError("MOOG needs temperature and gas pressure")
-    if "electron_density" not in layers:
-        if "electron_pressure" not in layers:
-            raise MissingQuantityError("MOOG needs the electron density (or electron pressure), which the source lacks")
-        layers["electron_density"] = electron_density_from_pressure(layers["electron_pressure"], layers["temperature"])
-    if "rosseland_opacity" not in layers:
-        if "log_tau_ross" not in layers:
-            raise MissingQuantityError("MOOG needs the Rosseland opacity (or log tau_Ross to derive it)")
-        layers["rosseland_opacity"] = opacity_from_log_tau(layers["column_mass"], layers["log_tau_ross"])
-    return layers
+    """The five depth columns (those of an ATLAS9 deck's structure), derived where physics gives
+    them, or MissingQuantityError."""
+    return kurucz_columns(atm, "MOOG")
 
 
 def unit_traps(atm: Atmosphere) -> list[tuple[str, int | None, float, str]]:
