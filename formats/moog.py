@@ -48,7 +48,6 @@ from .atlas9 import kurucz_columns
 from .errors import FormatError
 from .model import (
     ALPHA_ELEMENTS,
-    BOLTZMANN,
     Atmosphere,
     electron_density_from_pressure,
     log_tau_from_opacity,
@@ -311,12 +310,6 @@ def _helium(atm: Atmosphere) -> float:
     if len(atm.abundances) > 1 and atm.abundances[1] > -20:
         return float(atm.abundances[1])
     return MOOG_SOLAR[2]
-
-
-def electron_pressure(atm: Atmosphere) -> np.ndarray:
-    """Pe = XNE k T of the written columns (for comparisons with MARCS-family models)."""
-    layers = _complete_layers(atm)
-    return layers["electron_density"] * BOLTZMANN * layers["temperature"]
 
 
 def write(atmospheres, path) -> None:

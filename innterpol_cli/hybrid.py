@@ -233,11 +233,6 @@ class Blend:
         packed = self.arrays["zero/mask"][self._rows[rows]]
         return np.unpackbits(packed, axis=1, count=len(self.zero_channels) * self.n_depth).astype(bool)
 
-    def _lattice_network(self, keys: np.ndarray) -> np.ndarray:
-        """The network's residual channels (flattened) at lattice points, computed once each."""
-        self._net.fill(keys, self.nodes.lattice_points)
-        return self._net.values[keys]
-
     def _models(self, rows: np.ndarray) -> None:
         """Make sure the grid models of node rows ``rows`` are in ``_model``."""
         new = np.unique(rows[~self._model_done[rows]])

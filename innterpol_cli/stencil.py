@@ -301,18 +301,6 @@ class Packed:
         out[self.rows, self.pos] = array[self.rows, self.slots]
         return out
 
-    def values(self, values: np.ndarray) -> np.ndarray:
-        """(nnz, F) values of the masked slots in row-major order -> (N, W, F), zero-padded."""
-        out = np.zeros((self.n, self.width, values.shape[1]))
-        out[self.rows, self.pos] = values
-        return out
-
-    def weights(self, weight: np.ndarray) -> np.ndarray:
-        """Slot weights (..., N, S) -> (..., N, W)."""
-        out = np.zeros(weight.shape[:-2] + (self.n, self.width))
-        out[..., self.rows, self.pos] = weight[..., self.rows, self.slots]
-        return out
-
     def sums(self, weights: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Weighted sums (K, N, F) of K packed weight sets (K, N, W) over packed values (N, W, F)."""
         # contiguous operands: numpy's matmul only hands those to BLAS (a strided view takes its

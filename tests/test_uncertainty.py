@@ -54,7 +54,11 @@ def test_packed_sums_equal_scattered_sums():
     weights = rng.normal(size=(2, 30, 16))
     values = rng.normal(size=(int(mask.sum()), 5))
     packed = Packed(mask)
-    sums = packed.sums(packed.weights(weights), packed.values(values))
+    # as the blend gathers them: each slot's value by its index, absent slots a padding row of zeros
+    slot = np.full(mask.shape, len(values))
+    slot[mask] = np.arange(len(values))  # row-major, as np.nonzero(mask) lists the slots
+    gathered = np.vstack([values, np.zeros((1, 5))])[packed.take(slot, len(values))]
+    sums = packed.sums(np.stack([packed.take(w, 0.0) for w in weights]), gathered)
     for k in range(2):
         np.testing.assert_allclose(sums[k], row_sums(mask, weights[k], values, (30, 5)), atol=1e-12)
 
