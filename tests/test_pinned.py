@@ -1,6 +1,6 @@
 """The shipped weights' predictions and sigma are pinned (tests/data/pinned-*.npz, made by
-tests/pin_predictions.py): a speed-up or a refactor must leave them unchanged to 1e-6 relative,
-whole batches and one model per call alike."""
+tests/pin_predictions.py): a speed-up or a refactor must leave a whole batch unchanged to 1e-12
+relative, and one model per call to 1e-9 (one point takes a scalar path through the stencils)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pin_predictions import QUANTITIES, predict, weights_sha256
 from innterpol_cli.interpolate import load
 
 DATA = Path(__file__).resolve().parent / "data"
-RTOL = 1e-6
+RTOL = 1e-12  # the batch, as pinned
+RTOL_ONE = 1e-9  # one model per call (scalar arithmetic) against the batch
 
 
 @pytest.fixture(scope="module", params=["atlas9", "marcs"])
@@ -28,13 +29,13 @@ def pinned(request):
     return interp, reference
 
 
-def _compare(got: dict, reference: dict, rows=slice(None)) -> None:
+def _compare(got: dict, reference: dict, rows=slice(None), rtol: float = RTOL) -> None:
     assert set(got) == set(reference) - {"params"}
     for key, value in got.items():
         want = reference[key][rows].astype(float)
         scale = np.maximum(np.abs(want), 1e-30)
         worst = float(np.max(np.abs(value - want) / scale))
-        assert worst <= RTOL, f"{key}: changed by {worst:.2e} relative (pinned to {RTOL:g})"
+        assert worst <= rtol, f"{key}: changed by {worst:.2e} relative (pinned to {rtol:g})"
 
 
 def test_batch_predictions_pinned(pinned):
@@ -45,12 +46,12 @@ def test_batch_predictions_pinned(pinned):
 def test_one_model_per_call_pinned(pinned):
     interp, reference = pinned
     params = reference["params"]
-    for i in range(0, len(params), 7):  # every kind of point, one call each
-        _compare(predict(interp, params[i: i + 1]), reference, slice(i, i + 1))
+    for i in range(0, len(params), 29):  # every kind of point, one call each
+        _compare(predict(interp, params[i: i + 1]), reference, slice(i, i + 1), RTOL_ONE)
 
 
 def test_pins_cover_every_quantity_a_grid_has(pinned):
     interp, reference = pinned
-    assert len(reference["params"]) == 240
+    assert len(reference["params"]) == 1000
     assert "temperature" in reference and "temperature_sigma" in reference
     assert sum(q in reference for q in QUANTITIES) >= 4
