@@ -20,18 +20,13 @@ import re
 
 import numpy as np
 
-from .errors import FormatError, MissingQuantityError
-from .model import (
-    Atmosphere,
-    electron_density_from_pressure,
-    log_tau_from_opacity,
-    opacity_from_log_tau,
-)
-from .textio import atomic_output, fixed_fields, overflowing_fields, parse_numbers, read_text
-
-NAME = "atlas9"
-EXTENSIONS = (".dat", ".mod", ".krz", ".atm")
-MULTI_MODEL = True
+from .derive import complete
+from .errors import FormatError
+from .fixedwidth import fixed_fields, overflowing_fields, parse_numbers
+from .model import Atmosphere, log_tau_from_opacity
+from .registry import TextFormat
+from .textio import read_text
+from .transaction import atomic_output
 
 #: ATLAS9 deck columns and the Atmosphere layer each maps to.
 COLUMNS = (
@@ -66,8 +61,12 @@ PRADK_OVER_FLUX = 0.7087
 _STEFAN_BOLTZMANN = 5.670374419e-5  # erg cm-2 s-1 K-4 (CODATA 2018)
 _SPEED_OF_LIGHT = 2.99792458e10  # cm / s
 
-#: The standard ATLAS9 optical-depth scale: log tau_Ross = -6.875 + 0.125 k, k = 0..71.
+#: The standard ATLAS9 optical-depth scale, that of every CK04 model: log tau_Ross = -6.875 + 0.125 k,
+#: k = 0..71.  Read-only: the one definition that innterpol's depth-scale checks share.
 STANDARD_LOG_TAU = -6.875 + 0.125 * np.arange(72)
+STANDARD_LOG_TAU.flags.writeable = False
+#: dex: a deck's integrated log tau within this of :data:`STANDARD_LOG_TAU` at every depth is on
+#: that scale (the trapezoid integral's own error is ~0.02 dex).
 SNAP_TOLERANCE = 0.06
 
 # Kurucz (Grevesse & Sauval 1998) solar log10(N/Ntot) of O and Fe, used to recover [alpha/Fe].
@@ -228,9 +227,18 @@ def _log_tau(column_mass: np.ndarray, opacity: np.ndarray) -> np.ndarray:
     and the exact standard values are returned.
     """
     log_tau = log_tau_from_opacity(column_mass, opacity)
-    if len(log_tau) == len(STANDARD_LOG_TAU) and np.all(np.abs(log_tau - STANDARD_LOG_TAU) < SNAP_TOLERANCE):
+    if on_standard_scale(log_tau):
         return STANDARD_LOG_TAU.copy()
     return log_tau
+
+
+def on_standard_scale(log_tau):
+    """Whether a log tau_Ross (D,), or each row of (N, D), lies within :data:`SNAP_TOLERANCE` of
+    :data:`STANDARD_LOG_TAU` at every depth (never for another depth count)."""
+    log_tau = np.asarray(log_tau, dtype=float)
+    if log_tau.shape[-1:] != STANDARD_LOG_TAU.shape:
+        return np.zeros(log_tau.shape[:-1], dtype=bool) if log_tau.ndim > 1 else np.False_
+    return np.all(np.abs(log_tau - STANDARD_LOG_TAU) < SNAP_TOLERANCE, axis=-1)
 
 
 def _metallicity(title: str | None, scale: float | None) -> float:
@@ -273,48 +281,10 @@ def _eps_to_kurucz(eps: np.ndarray, mh: float, h_he: list[float] | None = None) 
     return [h_fraction, he_fraction], kurucz
 
 
-def kurucz_columns(atm: Atmosphere, code: str = "ATLAS9") -> dict[str, np.ndarray]:
-    """The model's layers with the Kurucz structure columns RHOX, T, P, XNE and ABROSS derived where
-    physics gives them (XNE = Pe / kT, ABROSS = d tau / d RHOX), or MissingQuantityError naming
-    what ``code`` (the format that needs them: ATLAS9, MOOG) lacks."""
-    layers = dict(atm.layers)
-    if "column_mass" not in layers:
-        raise MissingQuantityError(f"{code} needs the mass column RHOX (column_mass), which the source lacks")
-    if "temperature" not in layers or "gas_pressure" not in layers:
-        raise MissingQuantityError(f"{code} needs temperature and gas pressure")
-    if "electron_density" not in layers:
-        if "electron_pressure" not in layers:
-            raise MissingQuantityError(f"{code} needs the electron density XNE (or electron pressure), which the source lacks")
-        layers["electron_density"] = electron_density_from_pressure(layers["electron_pressure"], layers["temperature"])
-    if "rosseland_opacity" not in layers:
-        if "log_tau_ross" not in layers:
-            raise MissingQuantityError(f"{code} needs ABROSS (rosseland_opacity) or log tau_Ross to derive it")
-        layers["rosseland_opacity"] = opacity_from_log_tau(layers["column_mass"], layers["log_tau_ross"])
-    return layers
-
-
-def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
-    """The ten deck columns, derived where physics gives them, or MissingQuantityError."""
-    layers = kurucz_columns(atm)
-    n = len(layers["column_mass"])
-    # ACCRAD, FLXCNV and VCONV are diagnostics that synthesis codes do not use; absent sources get 0
-    # (recorded in the header of the CLI's output), VTURB follows the model's microturbulence.
-    layers.setdefault("radiative_acceleration", np.zeros(n))
-    layers.setdefault("microturbulence", np.full(n, atm.vmic * 1e5))
-    layers.setdefault("convective_flux_fraction", np.zeros(n))
-    layers.setdefault("convective_velocity", np.zeros(n))
-    if "sound_speed" not in layers:
-        # Adiabatic sound speed of an ideal monatomic gas: sqrt(5/3 P / rho).
-        if "density" in layers:
-            layers["sound_speed"] = np.sqrt(5.0 / 3.0 * layers["gas_pressure"] / layers["density"])
-        else:
-            layers["sound_speed"] = np.zeros(n)
-    return layers
-
-
-def format_model(atm: Atmosphere) -> str:
-    """One deck as text, in the CK04 layout."""
-    layers = _complete_layers(atm)
+def format_model(atm: Atmosphere, layers: dict | None = None) -> str:
+    """One deck as text, in the CK04 layout; ``layers``: ``atm``'s completed for ATLAS9, when the
+    caller has them (:func:`formats.derive.complete`)."""
+    layers = complete(atm, "atlas9") if layers is None else layers
     extra = atm.extra
     alpha = "a" if atm.am >= 0.2 else ""
     header = fixed_fields((atm.teff, atm.logg), HEADER_FIELDS, ("Teff", "log g"))
@@ -354,11 +324,11 @@ def pradk(atm: Atmosphere) -> float:
     return PRADK_OVER_FLUX * _STEFAN_BOLTZMANN * atm.teff**4 / _SPEED_OF_LIGHT
 
 
-def field_overflows(atm: Atmosphere) -> list[tuple[str, int | None, float, int]]:
+def field_overflows(atm: Atmosphere, layers: dict | None = None) -> list[tuple[str, int | None, float, int]]:
     """Every quantity with a value that would not fit its field, as (quantity, depth (1-based, None
     for the header), value, width): the first such value of each quantity."""
     header = overflowing_fields([("Teff", [atm.teff], HEADER_FIELDS[0]), ("log g", [atm.logg], HEADER_FIELDS[1])])
-    layers = _complete_layers(atm)
+    layers = complete(atm, "atlas9") if layers is None else layers
     deck = overflowing_fields([(name, layers[name], spec) for (_, name), spec in zip(COLUMNS, DECK_FIELDS)])
     return [(name, None, value, width) for name, _, value, width in header] + deck
 
@@ -375,3 +345,10 @@ def write(atmospheres, path) -> None:
     text = "".join(format_model(atm) for atm in atmospheres)
     with atomic_output(path) as handle:
         handle.write(text)
+
+
+FORMAT = TextFormat(
+    name="atlas9", description="ATLAS9 / Kurucz deck (single or concatenated)",
+    identify=identify, read=read, write=write, format_model=format_model, parse=parse, field_overflows=field_overflows,
+    suffix=".dat", implied_by=(".dat", ".krz", ".atm", ".kurucz"), multi_model=True,
+)

@@ -36,3 +36,7 @@ class FieldOverflowError(FormatError):
 
 class MissingQuantityError(InnterpolError):
     """The target format needs a quantity that the source lacks and physics cannot supply."""
+
+
+class OutputBusyError(FormatError):
+    """Another innterpol run is writing the same output."""

@@ -45,10 +45,7 @@ import numpy as np
 
 from .errors import FormatError
 from .model import LAYER_UNITS, PLANE_PARALLEL, Atmosphere
-
-NAME = "fits"
-EXTENSIONS = (".fits", ".fit", ".fits.gz")
-MULTI_MODEL = True
+from .registry import Format
 
 EXTNAME = "ATMOSPHERES"
 LAYOUT_VERSION = 1
@@ -375,13 +372,13 @@ def write_chunks(chunks, path, provenance: dict | None = None) -> None:
     """Write one table of every model in ``chunks`` (an iterable of lists of models) to ``path``
     ("-" is stdout, a ``.gz`` name is gzipped), holding one chunk in memory at a time.  Nothing
     reaches ``path`` until the last chunk is in: an error or a kill on the way leaves it as it was
-    (see :func:`formats.textio.atomic_output`)."""
+    (see :func:`formats.transaction.atomic_output`)."""
     import contextlib
     import warnings
 
     from astropy.io.fits.verify import VerifyWarning
 
-    from .textio import Gzipping, atomic_output, spool_file
+    from .transaction import Gzipping, atomic_output, spool_file
 
     with atomic_output(path, "wb") as handle, spool_file(path) as spool:
         writer = TableWriter(spool)
@@ -499,3 +496,10 @@ def read(path) -> list[Atmosphere]:
 def _vectors(column, n: int) -> np.ndarray:
     values = np.asarray(column, dtype=float)
     return values.reshape(n, -1)
+
+
+FORMAT = Format(
+    name="fits", description="innterpol FITS table (one row per model)",
+    identify=identify, read=read, write=write, write_chunks=write_chunks,
+    suffix=".fits", implied_by=(".fits", ".fit", ".fits.gz"), multi_model=True,
+)

@@ -15,24 +15,13 @@ import re
 
 import numpy as np
 
+from .derive import complete
 from .errors import FormatError, MissingQuantityError
-from .model import (
-    ATOMIC_MASSES,
-    PLANE_PARALLEL,
-    SPHERICAL,
-    Atmosphere,
-    density_from_pressure,
-    depth_from_column_mass,
-    electron_pressure_from_density,
-    mean_molecular_weight_from_density,
-    opacity_from_log_tau,
-    scaled_abundances,
-)
-from .textio import NUMBER, atomic_output, fixed_fields, overflowing_fields, parse_numbers, read_text
-
-NAME = "marcs"
-EXTENSIONS = (".mod", ".mod.gz")
-MULTI_MODEL = False
+from .fixedwidth import NUMBER, fixed_fields, overflowing_fields, parse_numbers
+from .model import ATOMIC_MASSES, PLANE_PARALLEL, SPHERICAL, Atmosphere, scaled_abundances
+from .registry import TextFormat
+from .textio import read_text
+from .transaction import atomic_output
 
 BLOCK1 = (("lgTauR", "log_tau_ross"), ("lgTau5", "log_tau_5000"), ("Depth", "depth"), ("T", "temperature"),
           ("Pe", "electron_pressure"), ("Pg", "gas_pressure"), ("Prad", "radiation_pressure"),
@@ -205,47 +194,10 @@ def _metallicity(line: str, name_line: str) -> tuple[float, float]:
     return (float(z.group(1)) if z else 0.0), (float(a.group(1)) if a else 0.0)
 
 
-def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
-    layers = dict(atm.layers)
-    needed_from_source = ("temperature", "gas_pressure")
-    for key in needed_from_source:
-        if key not in layers:
-            raise MissingQuantityError(f"MARCS needs {key.replace('_', ' ')}, which the source lacks")
-    if "log_tau_5000" not in layers:
-        raise MissingQuantityError(
-            "MARCS needs lgTau5 (log tau at 5000 A), which the source lacks and which only an opacity code can compute"
-        )
-    if "electron_pressure" not in layers:
-        if "electron_density" not in layers:
-            raise MissingQuantityError("MARCS needs the electron pressure Pe (or electron density), which the source lacks")
-        layers["electron_pressure"] = electron_pressure_from_density(layers["electron_density"], layers["temperature"])
-    if "log_tau_ross" not in layers:
-        raise MissingQuantityError("MARCS needs lgTauR (log tau_Ross), which the source lacks")
-    if "density" not in layers and "mean_molecular_weight" in layers:
-        layers["density"] = density_from_pressure(layers["gas_pressure"], layers["temperature"], layers["mean_molecular_weight"])
-    if "density" not in layers:
-        raise MissingQuantityError("MARCS needs the density (or the mean molecular weight), which the source lacks")
-    if "mean_molecular_weight" not in layers:
-        layers["mean_molecular_weight"] = mean_molecular_weight_from_density(
-            layers["density"], layers["gas_pressure"], layers["temperature"]
-        )
-    if "column_mass" not in layers:
-        raise MissingQuantityError("MARCS needs the mass column RHOX, which the source lacks")
-    if "rosseland_opacity" not in layers:
-        layers["rosseland_opacity"] = opacity_from_log_tau(layers["column_mass"], layers["log_tau_ross"])
-    if "depth" not in layers:
-        layers["depth"] = depth_from_column_mass(layers["column_mass"], layers["density"], layers["log_tau_ross"])
-    n = len(layers["temperature"])
-    if "radiation_pressure" not in layers:
-        raise MissingQuantityError("MARCS needs the radiation pressure Prad, which the source lacks")
-    layers.setdefault("turbulent_pressure", np.zeros(n))
-    layers.setdefault("convective_velocity", np.zeros(n))
-    layers.setdefault("convective_flux_fraction", np.zeros(n))
-    return layers
-
-
-def format_model(atm: Atmosphere) -> str:
-    layers = _complete_layers(atm)
+def format_model(atm: Atmosphere, layers: dict | None = None) -> str:
+    """The model as a MARCS file's text; ``layers``: ``atm``'s completed for MARCS, when the caller
+    has them (:func:`formats.derive.complete`)."""
+    layers = complete(atm, "marcs") if layers is None else layers
     extra = atm.extra
     n = len(layers["temperature"])
     spherical = atm.geometry == SPHERICAL
@@ -277,7 +229,7 @@ def format_model(atm: Atmosphere) -> str:
     abundances = np.where(abundances < -20, -99.0, abundances)[:92]
     if len(abundances) < 92:
         abundances = np.concatenate([abundances, np.full(92 - len(abundances), -99.0)])
-    lines.append(extra.get("marcs_xyz") or _xyz_line(abundances))
+    lines.append(extra.get("marcs_xyz") or xyz_line(abundances))
     lines.append("Logarithmic chemical number abundances, H always 12.00")
     for first in range(0, 92, 10):
         lines.append("".join(f"{v:7.2f}" for v in abundances[first:first + 10]))
@@ -314,10 +266,10 @@ def _partial_pressure_tables(atm: Atmosphere, layers: dict) -> list[np.ndarray]:
     return tables
 
 
-def field_overflows(atm: Atmosphere) -> list[tuple[str, int | None, float, int]]:
+def field_overflows(atm: Atmosphere, layers: dict | None = None) -> list[tuple[str, int | None, float, int]]:
     """Every quantity with a value that would not fit its field, as (quantity, depth (1-based), value,
     width): the first such value of each quantity (partial pressures after the floor)."""
-    layers = _complete_layers(atm)
+    layers = complete(atm, "marcs") if layers is None else layers
     columns = [(name, layers[name], spec) for name, spec in BLOCK1_FIELDS + BLOCK2_FIELDS]
     for names, table in zip(PARTIAL_PRESSURE_BLOCKS, _partial_pressure_tables(atm, layers)):
         columns += [(name, table[:, j], _PARTIAL_PRESSURE_SPEC.get(name, _PARTIAL_PRESSURE_SPEC[None])) for j, name in enumerate(names)]
@@ -332,7 +284,7 @@ def mass_fractions(abundances) -> tuple[float, float, float]:
     return x, y, 1.0 - x - y
 
 
-def _xyz_line(abundances) -> str:
+def xyz_line(abundances) -> str:
     """Line 11 of a MARCS file from the abundances: 0.74447 0.25164 3.89E-03 at [M/H] = -0.5, as in the
     grid's files; over the 18 different lines of the SDSS grid X and Y agree to 2e-5 (the grid itself
     prints 0.66519 and 0.66521 at +1.0) and Z to 1 in its last digit."""
@@ -380,3 +332,11 @@ def write(atmospheres, path) -> None:
     text = format_model(atmospheres[0])
     with atomic_output(path) as handle:
         handle.write(text)
+
+
+FORMAT = TextFormat(
+    name="marcs", description="MARCS .mod / .mod.gz",
+    identify=identify, read=read, write=write, format_model=format_model, parse=parse, field_overflows=field_overflows,
+    # .mod alone is ATLAS9's too: only .mod.gz chooses MARCS for an output file.
+    suffix=".mod", implied_by=(".mod.gz",),
+)

@@ -269,6 +269,11 @@ def mean_molecular_weight_from_density(density, gas_pressure, temperature):
     )
 
 
+def sound_speed_from_pressure(gas_pressure, density):
+    """c_s = sqrt(Gamma_1 P / rho) with Gamma_1 = 5/3: the adiabatic sound speed of an ideal monatomic gas."""
+    return np.sqrt(5.0 / 3.0 * np.asarray(gas_pressure) / np.asarray(density))
+
+
 def depth_from_column_mass(column_mass, density, log_tau_ross):
     """Geometric depth z with dz = d(RHOX) / rho, zero where log tau_Ross = 0 (the MARCS convention)."""
     column_mass = np.asarray(column_mass, dtype=float)

@@ -44,7 +44,7 @@ import re
 
 import numpy as np
 
-from .atlas9 import kurucz_columns
+from .derive import complete
 from .errors import FormatError
 from .model import (
     ALPHA_ELEMENTS,
@@ -52,11 +52,9 @@ from .model import (
     electron_density_from_pressure,
     log_tau_from_opacity,
 )
-from .textio import atomic_output, read_text
-
-NAME = "moog"
-EXTENSIONS = (".moog",)
-MULTI_MODEL = False
+from .registry import TextFormat
+from .textio import read_text
+from .transaction import atomic_output
 
 #: The depth columns innterpol writes, in order, and the Atmosphere layer of each.
 COLUMNS = (
@@ -205,15 +203,10 @@ def _eps(mh: float, am: float, listed: dict) -> np.ndarray:
     return eps
 
 
-def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
-    """The five depth columns (those of an ATLAS9 deck's structure), derived where physics gives
-    them, or MissingQuantityError."""
-    return kurucz_columns(atm, "MOOG")
-
-
-def unit_traps(atm: Atmosphere) -> list[tuple[str, int | None, float, str]]:
-    """Where MOOG would misread ``atm``'s units: (quantity, depth (1-based) or None, value, why)."""
-    layers = _complete_layers(atm)
+def unit_traps(atm: Atmosphere, layers: dict | None = None) -> list[tuple[str, int | None, float, str]]:
+    """Where MOOG would misread ``atm``'s units: (quantity, depth (1-based) or None, value, why);
+    ``layers``: ``atm``'s completed for MOOG (the five depth columns), when the caller has them."""
+    layers = complete(atm, "moog") if layers is None else layers
     p, ne = layers["gas_pressure"], layers["electron_density"]
     traps = []
     n = len(p)
@@ -232,11 +225,11 @@ def unit_traps(atm: Atmosphere) -> list[tuple[str, int | None, float, str]]:
     return traps
 
 
-def field_overflows(atm: Atmosphere) -> list[tuple[str, int | None, float, int]]:
+def field_overflows(atm: Atmosphere, layers: dict | None = None) -> list[tuple[str, int | None, float, int]]:
     """Values the KURUCZ layout cannot carry, as (quantity, depth, value, width): MOOG's unit traps
     (:func:`unit_traps`; width 0) and numbers too wide for their field."""
-    out = [(quantity, depth, value, 0) for quantity, depth, value, _ in unit_traps(atm)]
-    layers = _complete_layers(atm)
+    layers = complete(atm, "moog") if layers is None else layers
+    out = [(quantity, depth, value, 0) for quantity, depth, value, _ in unit_traps(atm, layers)]
     for (_, name), spec in zip(COLUMNS, DEPTH_FORMATS):
         width = len(spec.format(1.0))
         for k, value in enumerate(layers[name]):
@@ -279,10 +272,11 @@ def _listed(atm: Atmosphere) -> dict[int, float]:
     return listed
 
 
-def format_model(atm: Atmosphere) -> str:
-    """The model as MOOG KURUCZ-layout text."""
-    layers = _complete_layers(atm)
-    traps = unit_traps(atm)
+def format_model(atm: Atmosphere, layers: dict | None = None) -> str:
+    """The model as MOOG KURUCZ-layout text; ``layers``: ``atm``'s completed for MOOG, when the caller
+    has them (:func:`formats.derive.complete`)."""
+    layers = complete(atm, "moog") if layers is None else layers
+    traps = unit_traps(atm, layers)
     if traps:
         quantity, depth, value, why = traps[0]
         where = f" at depth {depth}" if depth else ""
@@ -320,3 +314,10 @@ def write(atmospheres, path) -> None:
     text = format_model(atmospheres[0])
     with atomic_output(path) as handle:
         handle.write(text)
+
+
+FORMAT = TextFormat(
+    name="moog", description="MOOG model atmosphere, KURUCZ layout",
+    identify=identify, read=read, write=write, format_model=format_model, parse=parse, field_overflows=field_overflows,
+    suffix=".moog", implied_by=(".moog",),
+)

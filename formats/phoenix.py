@@ -31,18 +31,11 @@ import math
 
 import numpy as np
 
-from .errors import FormatError, MissingQuantityError
-from .model import (
-    SPHERICAL,
-    Atmosphere,
-    density_from_pressure,
-    electron_pressure_from_density,
-)
-from .textio import write_hdulist
-
-NAME = "phoenix"
-EXTENSIONS = (".ATMOS.fits",)
-MULTI_MODEL = False
+from .derive import complete
+from .errors import FormatError
+from .model import SPHERICAL, Atmosphere
+from .registry import Format
+from .transaction import write_hdulist
 
 SOLAR_MASS = 1.98841e33  # g, IAU 2015 nominal GM_sun / G
 #: ATMOSPHERE table columns and the Atmosphere layer each maps to.
@@ -146,31 +139,12 @@ def read(path) -> list[Atmosphere]:
         ]
 
 
-def _complete_layers(atm: Atmosphere) -> dict[str, np.ndarray]:
-    layers = dict(atm.layers)
-    if "tau_std" not in layers:
-        raise MissingQuantityError(
-            "PHOENIX needs tau, its standard optical depth (continuum at 1.2 um), which the source lacks "
-            "and which only an opacity code can compute"
-        )
-    for key in ("temperature", "gas_pressure"):
-        if key not in layers:
-            raise MissingQuantityError(f"PHOENIX needs {key.replace('_', ' ')}, which the source lacks")
-    if "density" not in layers:
-        if "mean_molecular_weight" not in layers:
-            raise MissingQuantityError("PHOENIX needs the density rho (or the mean molecular weight), which the source lacks")
-        layers["density"] = density_from_pressure(layers["gas_pressure"], layers["temperature"], layers["mean_molecular_weight"])
-    if "electron_pressure" not in layers:
-        if "electron_density" not in layers:
-            raise MissingQuantityError("PHOENIX needs the electron pressure pe (or electron density), which the source lacks")
-        layers["electron_pressure"] = electron_pressure_from_density(layers["electron_density"], layers["temperature"])
-    return layers
-
-
-def build_hdulist(atm: Atmosphere):
+def build_hdulist(atm: Atmosphere, layers: dict | None = None):
+    """The structure file of ``atm``, in memory; ``layers``: ``atm``'s completed for PHOENIX, when the
+    caller has them (:func:`formats.derive.complete`)."""
     from astropy.io import fits
 
-    layers = _complete_layers(atm)
+    layers = complete(atm, "phoenix") if layers is None else layers
     primary = fits.PrimaryHDU()
     header = primary.header
     stored = {key: (value, comment) for key, value, comment in atm.extra.get("phoenix_header", [])}
@@ -222,3 +196,10 @@ def write(atmospheres, path) -> None:
     if len(atmospheres) != 1:
         raise FormatError(f"a PHOENIX structure file holds one model, not {len(atmospheres)}: write to a directory", str(path))
     write_hdulist(build_hdulist(atmospheres[0]), path)
+
+
+FORMAT = Format(
+    name="phoenix", description="PHOENIX-ACES .ATMOS.fits structure file",
+    identify=identify, read=read, write=write,
+    suffix=".ATMOS.fits", implied_by=(".fits", ".fit", ".fits.gz"), implied_only_with=".atmos.",
+)

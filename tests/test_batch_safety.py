@@ -1,6 +1,6 @@
 """Directory batches are all or nothing under crashes (kill -9 at any moment) and concurrent runs.
 
-The crashes are injected with $INNTERPOL_CRASH_AT (formats.textio.crash_point): the program kills
+The crashes are injected with $INNTERPOL_CRASH_AT (formats.commit.crash_point): the program kills
 itself with SIGKILL at a named moment, so that every phase of a batch is hit without timing luck.
 """
 
@@ -171,11 +171,11 @@ def test_leftover_part_file_of_a_killed_single_file_run_is_named_and_removed(tmp
 
 # ----------------------------------------------------------------------------------- concurrency
 def test_second_run_on_a_locked_directory_fails_with_one_line(tmp_path, capsys, monkeypatch):
-    from formats.textio import output_lock
+    from formats.transaction import output_lock
 
     out = tmp_path / "models"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom formats.textio import output_lock\n"
+        [sys.executable, "-c", "import sys, time\nfrom formats.transaction import output_lock\n"
          f"with output_lock({str(out)!r}, directory=True):\n    print('locked', flush=True)\n    time.sleep(60)"],
         stdout=subprocess.PIPE, text=True)
     try:

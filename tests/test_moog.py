@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 
 import formats
+from formats import derive
 from formats import moog as moog_format
 
 from conftest import shipped_grid
@@ -104,7 +105,7 @@ def _full_precision(written, source_atm, target):
     """``written`` (innterpol's MOOG file of ``source_atm``) with its depth lines replaced by the
     source's values at full double precision: the reference a careful hand conversion gives."""
     lines = written.read_text().splitlines()
-    layers = moog_format._complete_layers(source_atm)
+    layers = derive.complete(source_atm, "moog")
     table = np.column_stack([layers[name] for _, name in moog_format.COLUMNS])
     lines[3: 3 + len(table)] = [" ".join(repr(float(v)) for v in row) for row in table]
     target.write_text("\n".join(lines) + "\n")
