@@ -7,7 +7,7 @@ the same run; prints figures (not a test).
 For each grid: the weights' recorded test split, read from the grid files in
 ``SHARED/grids/``, each held-out node rebuilt along each axis in turn by innterpol (its grid
 model forgotten), by the bare network and by linear interpolation
-(:func:`innterpol_cli.scoring.along_axes`).  Statistics: median, RMS, 95th percentile and max of
+(:func:`innterpol_cli.evaluation.scoring.along_axes`).  Statistics: median, RMS, 95th percentile and max of
 |error| over every model and depth, and ``worst``, the median over models of each model's
 largest error over depth.
 """
@@ -35,12 +35,13 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None, help="write every grid's results into this JSON file")
     args = parser.parse_args(argv)
 
-    from innterpol_cli.commands.tables import print_axes
     from innterpol_cli.console import info
-    from innterpol_cli.evaluate import json_safe
+    from innterpol_cli.evaluation.record import json_safe
+    from innterpol_cli.evaluation.scoring import along_axes
+    from innterpol_cli.evaluation.tables import HEADLINE, print_axes
+    from innterpol_cli.evaluation.truth import node_rows
     from innterpol_cli.grid import build_grid, family_for_format, read_grid_files
     from innterpol_cli.interpolate import load
-    from innterpol_cli.scoring import HEADLINE, along_axes
 
     results = {}
     for name in args.grid or ["atlas9", "marcs"]:
@@ -49,16 +50,15 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         models, fmt, report = read_grid_files([files])
         grid = build_grid(models, family_for_format(fmt), report)
-        index = {tuple(p): i for i, p in enumerate(grid.params.round(4).tolist())}
         test_nodes = interp.meta["provenance"]["test_nodes"]
-        held = [index[tuple(p)] for p in [tuple(round(v, 4) for v in node) for node in test_nodes] if tuple(p) in index]
+        held = [i for i in node_rows(grid.params, test_nodes) if i is not None]
         info(f"{interp.name}: {len(held)} of {len(test_nodes)} recorded test nodes found in {files}")
         result = along_axes(interp, grid.params, grid.values, held, log=info)
         channels = None if args.all_channels else HEADLINE.get(interp.family)
         print_axes(result, f"{interp.name} ({Path(str(interp.weights.path)).name})", channels)
         if interp.calibrated:
+            from innterpol_cli.evaluation.scoring import calibration_by_fraction
             from innterpol_cli.interpolate import MAX_SIGMA
-            from innterpol_cli.scoring import calibration_by_fraction
             from innterpol_cli.uncertainty import SKIPS
 
             result["by_fraction"] = calibration_by_fraction(interp, grid.params, grid.values, held, SKIPS,
@@ -72,13 +72,13 @@ def main(argv=None) -> int:
                 print(fraction_markdown(result["by_fraction"], HEADLINE.get(interp.family)))
         info(f"{interp.name}: {time.perf_counter() - start:.1f} s")
         if args.figures:
-            from innterpol_cli.plots import axes_depth_figure
+            from innterpol_cli.evaluation.plots import axes_depth_figure
 
             for channel in ("temperature", "electron_density" if interp.family == "atlas9" else "electron_pressure"):
                 path = Path(args.figures) / f"{interp.family}-{channel.replace('_', '-')}-by-axis.png"
                 axes_depth_figure(result, interp.log_tau, channel, path)
                 info(f"wrote {path}")
-            from innterpol_cli.plots import reliability_figure
+            from innterpol_cli.evaluation.plots import reliability_figure
 
             path = reliability_figure(result, HEADLINE.get(interp.family, ()), Path(args.figures) / f"{interp.family}-reliability.png",
                                       f"{interp.name}: calibration of the 1-sigma uncertainty on held-out models")
@@ -94,7 +94,7 @@ def markdown(result: dict, channels) -> str:
     """README rows: ``innterpol / stencil alone / linear / bare network`` per statistic, bold where
     innterpol is worse than the best of the other three; then the same for the rebuilds whose
     stencil along the axis is linear only."""
-    from innterpol_cli.metrics import STATISTICS
+    from innterpol_cli.evaluation.metrics import STATISTICS
 
     head = ["| axis | models | quantity | median | RMS | p95 | max | worst depth |", "|---|---|---|---|---|---|---|---|"]
     lines = list(head)

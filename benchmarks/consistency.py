@@ -35,7 +35,7 @@ def draw(interp, rng, status: int, count: int) -> np.ndarray:
 
 def cases(interp, points: int, near: int, seed: int):
     """(label, function giving the atmospheres) of every case the module docstring lists."""
-    from innterpol_cli.evaluate import completed_atmospheres
+    from innterpol_cli.evaluation.spectra import completed_atmospheres
     from innterpol_cli.interpolate import INSIDE, NEAR
 
     rng = np.random.default_rng(seed)

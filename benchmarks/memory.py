@@ -38,12 +38,12 @@ def write_csv(grid: str, rows: int, path: Path, seed: int = 0) -> None:
 
 def _write_csv(grid: str, rows: int, path: Path, seed: int = 0) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from speed import _inside
+    from speed import inside_points
 
     from innterpol_cli.interpolate import load
 
     interp = load(grid)
-    params = _inside(interp, rows, seed=seed)
+    params = inside_points(interp, rows, seed=seed)
     with open(path, "w") as handle:
         handle.write(",".join(interp.axes) + "\n")
         for row in params:

@@ -16,6 +16,7 @@ import pytest
 import formats
 from formats.model import BOLTZMANN
 from innterpol_cli import check as consistency
+from innterpol_cli import limits
 
 from conftest import run_cli
 
@@ -72,11 +73,11 @@ def test_every_sample_passes(samples):
 
 
 def test_limits_are_what_the_real_models_give(grids, samples):
-    """The constants in innterpol_cli/check.py are grid_levels -> limits_from_levels of every real model."""
+    """The constants in innterpol_cli/limits.py are grid_levels -> limits_from_levels of every real model."""
     every = grids["atlas9"] + grids["marcs"] + [m for _, _, models in samples for m in models]
-    limits = consistency.limits_from_levels(consistency.grid_levels(every))
-    assert limits["HYDROSTATIC_TOLERANCE"] == consistency.HYDROSTATIC_TOLERANCE
-    assert limits["SMOOTHNESS_LIMIT"] == consistency.SMOOTHNESS_LIMIT
+    measured = limits.limits_from_levels(limits.grid_levels(every))
+    assert measured["HYDROSTATIC_TOLERANCE"] == limits.HYDROSTATIC_TOLERANCE
+    assert measured["SMOOTHNESS_LIMIT"] == limits.SMOOTHNESS_LIMIT
 
 
 # ------------------------------------------------------------------------------ hand-made defects

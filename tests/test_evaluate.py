@@ -85,7 +85,8 @@ def _grid_models(grid_file):
 def test_truth_files_of_the_test_split_match_the_recorded_split(tiny, tmp_path):
     """--truth with the held-out models themselves: the linear baseline loses them from its reference,
     so it scores exactly as the recorded test split does."""
-    from innterpol_cli.evaluate import evaluate, test_split, with_truth
+    from innterpol_cli.evaluation.run import evaluate
+    from innterpol_cli.evaluation.truth import test_split, with_truth
     from innterpol_cli.grid import ATLAS9, build_grid
     from innterpol_cli.interpolate import load
 
@@ -138,15 +139,17 @@ def test_unknown_method_and_pca_without_weights(tiny, tmp_path):
 def test_missing_optional_extra_names_what_to_install(monkeypatch, module, call):
     import importlib.util
 
-    from innterpol_cli import evaluate as ev
+    from innterpol_cli.evaluation.errors import EvaluateError
+    from innterpol_cli.evaluation.methods import parse_methods
+    from innterpol_cli.evaluation.spectra import require_pysme
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == module else real(name, *a))
-    with pytest.raises(ev.EvaluateError, match="pip install"):
+    with pytest.raises(EvaluateError, match="pip install"):
         if call == "gbm":
-            ev.parse_methods("innterpol,gbm", None)
+            parse_methods("innterpol,gbm", None)
         else:
-            ev.require_pysme()
+            require_pysme()
 
 
 def test_an_interrupted_json_write_leaves_nothing(tiny, tmp_path, monkeypatch):
@@ -202,11 +205,11 @@ def test_synth_without_a_line_list_is_a_clear_error(tiny, tmp_path):
 
 
 def test_figure_names_are_distinct_for_every_channel():
+    from innterpol_cli.evaluation.plots import channel_slug
     from innterpol_cli.grid import FAMILIES
-    from innterpol_cli.plots import _slug
 
     for family in FAMILIES.values():
-        names = [_slug(ch.name) for ch in family.channels]
+        names = [channel_slug(ch.name) for ch in family.channels]
         assert len(set(names)) == len(names), family.name
 
 

@@ -7,8 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from innterpol_cli.evaluate import half_step_positions, json_safe, spectrum_differences
-from innterpol_cli.metrics import channel_errors, depth_bands, error_unit, summarize
+from innterpol_cli.evaluation.halfstep import half_step_positions
+from innterpol_cli.evaluation.metrics import channel_errors, depth_bands, error_unit, summarize
+from innterpol_cli.evaluation.record import json_safe
+from innterpol_cli.evaluation.spectra import spectrum_differences
 
 
 def test_log_channels_err_in_percent_others_in_absolute_units():
@@ -92,7 +94,7 @@ def test_half_step_positions_of_a_smooth_and_of_a_nearest_neighbour_method():
 
 def test_gradient_boosting_steps_from_node_to_node():
     pytest.importorskip("sklearn")
-    from innterpol_cli.evaluate import GradientBoosting
+    from innterpol_cli.baselines.gbm import GradientBoosting
 
     teff = np.arange(4000.0, 8001.0, 250.0)
     params = np.array([[t, g] for g in (4.0, 4.5, 5.0) for t in teff])

@@ -8,18 +8,6 @@ import typer
 
 from ..app import app
 
-#: How each derivable quantity is obtained (docs/formats.md has the details).
-_HOW = {
-    "electron_density": "Ne = Pe / kT",
-    "electron_pressure": "Pe = Ne kT",
-    "rosseland_opacity": "kappa_Ross = d tau_Ross / d RHOX",
-    "density": "rho = Pg mu m_u / kT",
-    "mean_molecular_weight": "mu = rho kT / (Pg m_u)",
-    "depth": "dz = d RHOX / rho",
-    "microturbulence": "VTURB = vmic",
-    "sound_speed": "c_s = sqrt(5/3 P / rho)",
-}
-
 
 @app.command()
 def convert(
@@ -55,7 +43,7 @@ def convert(
         hint = " (.mod is used by both ATLAS9 and MARCS)" if target.lower().endswith(".mod") else ""
         raise InnterpolError(f"cannot tell the output format of {target!r}{hint}: pass --to with one of {formats.known_formats()}")
     formats.get_format(fmt)  # unknown names fail here, listing the known ones
-    from formats.textio import output_lock
+    from formats.transaction import output_lock
 
     from ..batch import check_writable_file
 
@@ -72,6 +60,7 @@ def convert(
 def _convert(source: str, target: str, fmt: str, from_format: str | None, force: bool, skip_invalid: bool,
              to_directory: bool) -> None:
     import formats
+    from formats import derive
     from formats.errors import InnterpolError
 
     from ..batch import report_skipped
@@ -109,7 +98,7 @@ def _convert(source: str, target: str, fmt: str, from_format: str | None, force:
         formats.write(models, target, fmt, **options)
         where = "stdout" if target == "-" else target
     for name in sorted(derived):
-        info(f"derived {name} ({_HOW.get(name, 'see docs/formats.md')})")
+        info(f"derived {name} ({derive.how(name)})")
     if filled:
         warn(f"not in the source, written as 0 (diagnostics that synthesis codes do not use): {', '.join(sorted(filled))}")
     skipped = f" ({len(problems)} failing the check skipped)" if problems else ""

@@ -37,14 +37,17 @@ def evaluate(
                                              "at most N truth models."),
 ) -> None:
     """Compare innterpol with linear interpolation (and other baselines) on held-out models."""
-    from formats.textio import atomic_output
+    from formats.transaction import atomic_output
 
+    from ..baselines.pca import check_pca_weights
     from ..console import err, info, warn
-    from ..evaluate import check_pca_weights, parse_methods, require_pysme, synth_compare, test_split, with_truth
-    from ..evaluate import evaluate as run
+    from ..evaluation.methods import parse_methods
+    from ..evaluation.run import evaluate as run
+    from ..evaluation.spectra import require_pysme, synth_compare
+    from ..evaluation.tables import print_axes, print_half_step, print_summary, print_synth
+    from ..evaluation.truth import test_split, with_truth
     from ..grid import build_grid, family_for_format, read_grid_files
     from ..interpolate import load
-    from .tables import print_axes, print_summary
 
     chosen = parse_methods(methods, pca_weights)
     if synth:
@@ -71,7 +74,7 @@ def evaluate(
         warn(note)
     print_summary(evaluation.summary, f"{interp.name} ({evaluation.source})")
     if not truth:
-        from ..scoring import along_axes
+        from ..evaluation.scoring import along_axes
 
         info("rebuilding the test split along each axis in turn ...")
         evaluation.by_axis = along_axes(interp, data.params, data.values, setup.truth_idx,
@@ -79,7 +82,7 @@ def evaluate(
                                                  if m in chosen or (m == "stencil" and "innterpol" in chosen)])
         print_axes(evaluation.by_axis, interp.name)
     if evaluation.half_step:
-        _print_half_step(evaluation.half_step)
+        print_half_step(evaluation.half_step)
     if synth:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -89,14 +92,14 @@ def evaluate(
             task = progress.add_task("synth", total=total)
             evaluation.synth = synth_compare(interp, evaluation, linelist, jobs=jobs, timeout=synth_timeout,
                                              progress=lambda: progress.advance(task))
-        _print_synth(evaluation.synth)
+        print_synth(evaluation.synth)
     if plots:
-        from ..plots import error_figures
+        from ..evaluation.plots import error_figures
 
         written = error_figures(evaluation, plots)
         if evaluation.by_axis is not None:
-            from ..plots import reliability_figure
-            from ..scoring import HEADLINE
+            from ..evaluation.plots import reliability_figure
+            from ..evaluation.tables import HEADLINE
 
             figure = reliability_figure(evaluation.by_axis, HEADLINE.get(interp.family, ()), plots / f"{interp.name}-reliability.png",
                                         f"{interp.name}: calibration of the 1-sigma uncertainty on held-out models")
@@ -111,7 +114,7 @@ def evaluate(
 
 
 def _linelist(given: Path | None) -> Path:
-    from ..evaluate import EvaluateError
+    from ..evaluation.errors import EvaluateError
 
     if given is not None:
         if not given.is_file():
@@ -124,59 +127,3 @@ def _linelist(given: Path | None) -> Path:
             return path.resolve()
     raise EvaluateError(f"--synth: no line list found ({LINELIST_NAME} in $INNTERPOL_SHARED/clients or "
                         f"../shared/clients): pass --linelist CSV")
-
-
-def _print_half_step(half: dict) -> None:
-    from rich.table import Table
-
-    from ..console import err
-
-    table = Table(title=f"Teff -+ half a step: position of the {half['channel']} profile between the two grid "
-                        f"neighbours (0 = lower, 1 = upper)")
-    table.add_column("method")
-    table.add_column("models", justify="right")
-    table.add_column("Teff - step/2: median [5%, 95%]", justify="right")
-    table.add_column("Teff + step/2: median [5%, 95%]", justify="right")
-    linear = None
-    for method in ("innterpol", "gbm"):
-        row = half.get(method) or {}
-        if not row.get("n"):
-            continue
-        linear = (row["linear_minus"], row["linear_plus"])
-        cells = [f"{row[k]['median']:.2f} [{row[k]['p05']:.2f}, {row[k]['p95']:.2f}]" for k in ("minus_half_step", "plus_half_step")]
-        table.add_row(method, str(row["n"]), *cells)
-    if linear:
-        table.add_row("linear", "", f"{linear[0]:.2f}", f"{linear[1]:.2f}")
-    err.print(table)
-    err.print("gbm near 0 or 1 (or stuck on one value) means it jumps from node to node like a nearest-neighbour "
-              "lookup, as the paper found for LightGBM (Sect. 3.2)", soft_wrap=True)
-
-
-def _print_synth(result: dict) -> None:
-    from rich.table import Table
-
-    from ..console import err, warn
-
-    lo, hi = result["wave_range"]
-    table = Table(title=f"PySME spectra {lo:g}-{hi:g} A: differences in normalised flux (distribution over "
-                        f"{result['n_models']} models)")
-    table.add_column("method")
-    table.add_column("against")
-    table.add_column("models", justify="right")
-    table.add_column("per model")
-    for stat in ("median", "p95", "max"):
-        table.add_column(stat, justify="right")
-    labels = {"max_abs_delta_flux": "max |dF|", "rms_delta_flux": "RMS dF"}
-    for row in result["comparisons"]:
-        for key, label in labels.items():
-            first = key == "max_abs_delta_flux"
-            table.add_row(row["method"] if first else "", row["against"] if first else "", str(row["n"]) if first else "", label,
-                          *(f"{row[key][s]:.2e}" for s in ("median", "p95", "max")), end_section=not first)
-    err.print(table)
-    err.print("rebuilt: the true model's own channels, completed and written as predictions are; against it only the "
-              "interpolation differs.  rebuilt against true is the floor the completion puts under every method.",
-              soft_wrap=True)
-    for failure in result["failures"][:5]:
-        warn(failure)
-    if len(result["failures"]) > 5:
-        warn(f"... and {len(result['failures']) - 5} more failed syntheses")

@@ -2,12 +2,15 @@
 
 A held-out node is rebuilt from its two nearest neighbours along one axis (the other
 parameters equal), trying the axes in order (Teff first).  Interpolation is linear in the
-axis value and in the learned (log) representation of each channel, as is usual practice.
+axis value and in each quantity's usual representation (log10 of positive quantities,
+:meth:`~innterpol_cli.encoding.Channel.standard`), as is usual practice.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..encoding import Channel
 
 
 def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray,
@@ -39,3 +42,11 @@ def interpolate(ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarra
             used[m] = axis
             break
     return out, used
+
+
+def linear_rebuild(codec: list[Channel], ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray,
+                   axes=None) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation of physical profiles (N, C, D) at ``query``: (M, C, D) physical, axis used."""
+    standard = np.stack([ch.standard(ref_values[:, c]) for c, ch in enumerate(codec)], axis=1)
+    lin, used = interpolate(ref_params, standard, query, axes)
+    return np.stack([ch.from_standard(lin[:, c]) for c, ch in enumerate(codec)], axis=1), used

@@ -59,7 +59,7 @@ def error_figures(evaluation, directory, methods=PANEL_METHODS) -> list[Path]:
         fig.text(0.995, 0.005, "y range: 99.5% of all points; a few wilder ones are off the plot", ha="right",
                  va="bottom", fontsize=7, color="0.4")
         fig.tight_layout(rect=(0, 0.02, 1, 1))
-        path = directory / f"{evaluation.grid_name}-{_slug(channel['name'])}.png"
+        path = directory / f"{evaluation.grid_name}-{channel_slug(channel['name'])}.png"
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
@@ -91,14 +91,14 @@ def _y_label(name: str, unit: str) -> str:
     return f"{_pretty(name)}: pred - true  [{unit}]"
 
 
-def _slug(name: str) -> str:
+def channel_slug(name: str) -> str:
     """A file-name part; charges are spelled out so that H2 and H2+, H and H- stay apart."""
     name = name.replace("+", "plus").replace("-", "minus")
     return "".join(ch if ch.isalnum() else "_" for ch in name).strip("_")
 
 
 def axes_depth_figure(result: dict, log_tau, channel: str, path, unit: str = "%") -> Path:
-    """One panel per axis of :func:`innterpol_cli.scoring.along_axes`: median and 90th percentile
+    """One panel per axis of :func:`innterpol_cli.evaluation.scoring.along_axes`: median and 90th percentile
     of |error| of ``channel`` against log tau, innterpol beside linear interpolation."""
     import matplotlib
 
@@ -125,7 +125,7 @@ def axes_depth_figure(result: dict, log_tau, channel: str, path, unit: str = "%"
 
 def reliability_figure(result: dict, channels, path, title: str = "") -> Path | None:
     """How often the true value lies within k sigma of innterpol's prediction, against k, per axis
-    of :func:`innterpol_cli.scoring.along_axes` (one panel per channel), beside a Gaussian's
+    of :func:`innterpol_cli.evaluation.scoring.along_axes` (one panel per channel), beside a Gaussian's
     erf(k / sqrt 2); the boxes are the goals at 1 and 2 sigma.  None without calibration data."""
     import math
 

@@ -64,7 +64,7 @@ def depth_bands(errors: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def unit_label(channel: dict) -> str:
     """The error unit of a weights-file channel: % for positive quantities, else its own unit."""
-    from .encoding import Channel
+    from ..encoding import Channel
 
     return error_unit(Channel.from_dict(channel).error_kind, channel.get("unit", ""))
 

@@ -4,8 +4,9 @@ models they never saw, scored per channel, along each axis in turn.
 A held-out node is rebuilt along one axis at a time: its own value on that axis is removed and
 the grid values on either side are used (for [M/H], the node's metallicity plane is skipped, so
 the query sits between the planes around it).  With calibrated weights, the uncertainty of
-innterpol's rebuilds is scored too (:func:`innterpol_cli.metrics.calibration`).  innterpol forgets the held-out nodes' grid models
-(:meth:`Interpolator.without`); linear interpolation uses the nearest models on either side
+innterpol's rebuilds is scored too (:func:`innterpol_cli.evaluation.metrics.calibration`).  innterpol forgets the held-out
+nodes' grid models (:meth:`Interpolator.without`); linear interpolation
+(:func:`innterpol_cli.baselines.linear.linear_rebuild`) uses the nearest models on either side
 along the same axis, in each quantity's usual representation (log10 of positive quantities).
 """
 
@@ -13,27 +14,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .encoding import Channel
-from .linear import interpolate as linear_interpolate
+from ..baselines.linear import linear_rebuild
+from ..encoding import Channel
 from .metrics import calibration, channel_errors, summarize
-
-#: Channels the headline tables show, per family (the rest are in the JSON and --all tables).
-HEADLINE = {
-    "atlas9": ("temperature", "gas_pressure", "electron_density", "column_mass"),
-    "marcs": ("temperature", "gas_pressure", "electron_pressure", "column_mass"),
-}
-
-
-def linear_rebuild(codec: list[Channel], ref_params: np.ndarray, ref_values: np.ndarray, query: np.ndarray,
-                   axes=None) -> tuple[np.ndarray, np.ndarray]:
-    """Linear interpolation of physical profiles (N, C, D) at ``query``: (M, C, D) physical, axis used."""
-    standard = np.stack([ch.standard(ref_values[:, c]) for c, ch in enumerate(codec)], axis=1)
-    lin, used = linear_interpolate(ref_params, standard, query, axes)
-    return np.stack([ch.from_standard(lin[:, c]) for c, ch in enumerate(codec)], axis=1), used
 
 
 def score(codec: list[Channel], units: list[str], true: np.ndarray, predictions: dict[str, np.ndarray]) -> dict:
-    """Per channel and method: the statistics of :func:`innterpol_cli.metrics.summarize`."""
+    """Per channel and method: the statistics of :func:`innterpol_cli.evaluation.metrics.summarize`."""
     channels = {}
     for c, ch in enumerate(codec):
         row = {m: summarize(channel_errors(p[:, c], true[:, c], ch.error_kind)) for m, p in predictions.items()}
@@ -137,7 +124,7 @@ def calibration_by_fraction(interp, params: np.ndarray, values: np.ndarray, held
     at several fractions of a cell (``skips``: grid values skipped below and above, see
     :meth:`~innterpol_cli.stencil.NodeSet.stencils`), edge planes with a linear stencil among
     them; per axis and bin of the folded cell fraction (:data:`FRACTION_BINS`), per channel,
-    :func:`~innterpol_cli.metrics.calibration`, and the coverage guard's false-alarm and miss
+    :func:`~innterpol_cli.evaluation.metrics.calibration`, and the coverage guard's false-alarm and miss
     rates at ``max_sigma`` percent of T (``interp.warns``)."""
     log = log or (lambda message: None)
     held = np.asarray(held, dtype=int)

@@ -1,8 +1,15 @@
-"""Rich tables of accuracy summaries, on stderr (stdout stays data)."""
+"""Rich tables of accuracy summaries, on stderr (stdout stays data): the scores of
+:mod:`.scoring`, the uncertainty's calibration, the half-step test and the spectra."""
 
 from __future__ import annotations
 
-from ..metrics import STATISTICS
+from .metrics import STATISTICS
+
+#: Channels the headline tables show, per family (the rest are in the JSON and --all tables).
+HEADLINE = {
+    "atlas9": ("temperature", "gas_pressure", "electron_density", "column_mass"),
+    "marcs": ("temperature", "gas_pressure", "electron_pressure", "column_mass"),
+}
 
 
 def _rows(table, summary: dict, channels=None) -> None:
@@ -44,7 +51,7 @@ def print_summary(summary: dict, title: str, channels=None) -> None:
 
 
 def print_axes(result: dict, title: str, channels=None) -> None:
-    """One table per axis of :func:`innterpol_cli.scoring.along_axes`."""
+    """One table per axis of :func:`innterpol_cli.evaluation.scoring.along_axes`."""
     from ..console import err
 
     for axis, part in result.get("axes", {}).items():
@@ -69,7 +76,7 @@ CALIBRATION_GOALS = {"within_1": (0.60, 0.76), "within_2": (0.90, 0.98), "rank_c
 
 
 def print_calibration(result: dict, title: str, channels=None) -> None:
-    """One table of the uncertainty's calibration per axis (:func:`innterpol_cli.metrics.calibration`)."""
+    """One table of the uncertainty's calibration per axis (:func:`innterpol_cli.evaluation.metrics.calibration`)."""
     from rich.table import Table
 
     from ..console import err
@@ -93,3 +100,61 @@ def print_calibration(result: dict, title: str, channels=None) -> None:
             models = part.get("n") or part.get("n_calibration")
             table.add_row(axis if k == 0 else "", str(models) if k == 0 else "", name, *cells, end_section=k == len(names) - 1)
     err.print(table)
+
+
+def print_half_step(half: dict) -> None:
+    """The half-step test (:func:`innterpol_cli.evaluation.halfstep.half_step_positions`) of innterpol and gbm."""
+    from rich.table import Table
+
+    from ..console import err
+
+    table = Table(title=f"Teff -+ half a step: position of the {half['channel']} profile between the two grid "
+                        f"neighbours (0 = lower, 1 = upper)")
+    table.add_column("method")
+    table.add_column("models", justify="right")
+    table.add_column("Teff - step/2: median [5%, 95%]", justify="right")
+    table.add_column("Teff + step/2: median [5%, 95%]", justify="right")
+    linear = None
+    for method in ("innterpol", "gbm"):
+        row = half.get(method) or {}
+        if not row.get("n"):
+            continue
+        linear = (row["linear_minus"], row["linear_plus"])
+        cells = [f"{row[k]['median']:.2f} [{row[k]['p05']:.2f}, {row[k]['p95']:.2f}]" for k in ("minus_half_step", "plus_half_step")]
+        table.add_row(method, str(row["n"]), *cells)
+    if linear:
+        table.add_row("linear", "", f"{linear[0]:.2f}", f"{linear[1]:.2f}")
+    err.print(table)
+    err.print("gbm near 0 or 1 (or stuck on one value) means it jumps from node to node like a nearest-neighbour "
+              "lookup, as the paper found for LightGBM (Sect. 3.2)", soft_wrap=True)
+
+
+def print_synth(result: dict) -> None:
+    """The spectra's differences (:func:`innterpol_cli.evaluation.spectra.synth_compare`), and the failed syntheses."""
+    from rich.table import Table
+
+    from ..console import err, warn
+
+    lo, hi = result["wave_range"]
+    table = Table(title=f"PySME spectra {lo:g}-{hi:g} A: differences in normalised flux (distribution over "
+                        f"{result['n_models']} models)")
+    table.add_column("method")
+    table.add_column("against")
+    table.add_column("models", justify="right")
+    table.add_column("per model")
+    for stat in ("median", "p95", "max"):
+        table.add_column(stat, justify="right")
+    labels = {"max_abs_delta_flux": "max |dF|", "rms_delta_flux": "RMS dF"}
+    for row in result["comparisons"]:
+        for key, label in labels.items():
+            first = key == "max_abs_delta_flux"
+            table.add_row(row["method"] if first else "", row["against"] if first else "", str(row["n"]) if first else "", label,
+                          *(f"{row[key][s]:.2e}" for s in ("median", "p95", "max")), end_section=not first)
+    err.print(table)
+    err.print("rebuilt: the true model's own channels, completed and written as predictions are; against it only the "
+              "interpolation differs.  rebuilt against true is the floor the completion puts under every method.",
+              soft_wrap=True)
+    for failure in result["failures"][:5]:
+        warn(failure)
+    if len(result["failures"]) > 5:
+        warn(f"... and {len(result['failures']) - 5} more failed syntheses")
