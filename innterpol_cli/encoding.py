@@ -1,6 +1,6 @@
-"""The codec between physical atmospheres and what the network learns: channel transforms and
-parameter scaling.  One implementation, saved in the weights file, used by training and
-inference alike (if the two ever differed, the weights would silently stop matching).
+"""The codec between physical atmospheres and what the network learns: channel transforms,
+parameter scaling and profile scaling.  One implementation, saved in the weights file, used by
+training and inference alike (if the two ever differed, the weights would silently stop matching).
 
 Channel transforms (each maps a depth profile ``(..., D)`` to a learned profile of the same shape):
 
@@ -169,6 +169,49 @@ class ParamScaling:
     @classmethod
     def from_dict(cls, d: dict, axes) -> ParamScaling:
         return cls(tuple(axes), np.asarray(d["lo"], dtype=float), np.asarray(d["hi"], dtype=float))
+
+
+@dataclass(frozen=True)
+class ProfileScaling:
+    """Profiles (N, C, D) <-> the network's normalised units: (profiles - mean) / scale, and back.
+
+    ``mean`` is (C, D).  ``scale`` is (C,), one number per channel, for the main network (a
+    channel's profile keeps its shape across depth), or (C, D), one per channel and depth, for
+    the structure network (:mod:`innterpol_cli.train`).  Training and inference both go through
+    here, operations in this order, so that the two agree bit for bit.
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, learned: np.ndarray) -> ProfileScaling:
+        """Per channel: the training profiles' mean at each depth, and the rms over depth of their
+        spread (1 where a channel does not vary)."""
+        spread = learned.std(axis=0)
+        scale = np.sqrt(np.mean(spread**2, axis=1))
+        return cls(learned.mean(axis=0), np.where(scale > 1e-8, scale, 1.0))
+
+    @classmethod
+    def fit_per_depth(cls, standard: np.ndarray) -> ProfileScaling:
+        """Per channel and depth: the training profiles' mean and spread (at least 1e-6)."""
+        return cls(standard.mean(axis=0), np.maximum(standard.std(axis=0), 1e-6))
+
+    @property
+    def _depth_scale(self) -> np.ndarray:
+        """``scale`` broadcast against ``mean`` (C, D)."""
+        return self.scale[:, None] if self.scale.ndim == 1 else self.scale
+
+    def normalise(self, profiles: np.ndarray, channel: int | None = None) -> np.ndarray:
+        """(profiles - mean) / scale of profiles (N, C, D), or with ``channel`` of that channel's
+        profiles (N, D)."""
+        if channel is not None:
+            return (profiles - self.mean[channel]) / self.scale[channel]
+        return (profiles - self.mean) / self._depth_scale
+
+    def denormalise(self, normalised: np.ndarray) -> np.ndarray:
+        """normalised * scale + mean: the inverse of :meth:`normalise`, (N, C, D)."""
+        return normalised * self._depth_scale + self.mean
 
 
 def learned_to_standard(codec: list[Channel], learned: np.ndarray, channels) -> np.ndarray:

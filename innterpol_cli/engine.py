@@ -58,11 +58,12 @@ def profiles(tensors: dict[str, np.ndarray], meta: dict, arrays: dict | None, me
     structure = meta.get("structure")
     if not structure or not arrays or "structure/mean" not in arrays:
         return out
-    from .encoding import Channel
+    from .encoding import Channel, ProfileScaling
 
     channels = structure["channels"]
     standard = _mlp(tensors, "structure", structure["layers"], params).reshape(len(params), len(channels), -1)
-    standard = standard * arrays["structure/scale"] + arrays["structure/mean"]
+    standard = ProfileScaling(arrays["structure/mean"], arrays["structure/scale"]).denormalise(standard)
+    main = ProfileScaling(mean, scale)
     out = np.array(out)
     for i, c in enumerate(channels):
         ch = Channel.from_dict(meta["channels"][c])
@@ -70,7 +71,7 @@ def profiles(tensors: dict[str, np.ndarray], meta: dict, arrays: dict | None, me
         if ch.transform == "steps":  # monotone first, then the top value and log increments
             values = ch.increasing(values)
         learned = ch.forward(ch.from_standard(values)) if ch.transform == "steps" else values
-        out[:, c] = (learned - mean[c]) / scale[c]
+        out[:, c] = main.normalise(learned, channel=c)
     return out
 
 

@@ -7,8 +7,8 @@ stage.  Then the
 hybrid's arrays (:mod:`innterpol_cli.hybrid`): blend weights fitted on the validation nodes
 along each axis, and the network's residuals at every grid node, test nodes included.
 
-Defaults live in :class:`TrainConfig`; a JSON config file overrides them and command-line
-flags override the file.  The resolved config is saved in the weights file.
+What a run is asked to do (:class:`~innterpol_cli.trainconfig.TrainConfig`) and how the nodes
+are split are in :mod:`innterpol_cli.trainconfig`; the resolved config is saved in the weights file.
 """
 
 from __future__ import annotations
@@ -16,128 +16,18 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from formats.errors import InnterpolError
-
 from . import __version__, engine, hybrid
-from .encoding import ParamScaling, learned_to_standard
+from .encoding import ParamScaling, ProfileScaling, learned_to_standard
 from .grid import GridData
+from .trainconfig import TrainConfig, TrainError, split_nodes
 from .weightsfile import Weights, save
-
-
-class TrainError(InnterpolError):
-    pass
-
-
-@dataclass
-class TrainConfig:
-    method: str = "mlp"
-    latent: int = 64  # cae / pca only
-    layers: int = 6
-    width: int = 256
-    conv_width: int = 64  # cae only
-    epochs: int = 4000  # mlp: the one stage's epochs
-    cae_epochs: int = 150
-    net_epochs: int = 300
-    finetune_epochs: int = 1200
-    batch_size: int = 128
-    lr: float = 2e-3
-    finetune_lr: float = 1e-3
-    weight_decay: float = 1e-5  # mlp (AdamW)
-    structure_epochs: int = 3000  # mlp: epochs of the structure network (0: none)
-    patience: int = 0  # 0: no early stopping (the best validation epoch is still the one kept)
-    seed: int = 0
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    pp_weight: float = 0.2  # loss weight of MARCS partial-pressure channels against the structure
-    convection_weight: float = 0.25  # mlp: loss weight of the convection channels (zero in radiative layers)
-    device: str = "cpu"
-    threads: int = 0  # 0: torch's default
-    max_minutes: float = 0.0  # 0: no wall-clock budget
-
-    @classmethod
-    def resolve(cls, config_file: str | None = None, **overrides) -> TrainConfig:
-        values = asdict(cls())
-        types = {f.name: type(getattr(cls(), f.name)) for f in fields(cls)}
-        if config_file:
-            try:
-                loaded = json.loads(Path(config_file).read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                raise TrainError(f"{config_file}: cannot read the training config ({exc})") from None
-            if not isinstance(loaded, dict):
-                raise TrainError(f"{config_file}: the training config must be a JSON object")
-            for key, value in loaded.items():
-                if key not in values:
-                    raise TrainError(f"{config_file}: unknown config key {key!r}; known: {', '.join(values)}")
-                values[key] = _checked(key, value, types[key], config_file)
-        for key, value in overrides.items():
-            if value is not None:
-                values[key] = _checked(key, value, types[key], "command line")
-        cfg = cls(**values)
-        if cfg.method not in ("mlp", "cae", "pca"):
-            raise TrainError(f"unknown method {cfg.method!r}: use mlp, cae or pca")
-        if cfg.device not in ("cpu", "cuda", "auto"):
-            raise TrainError(f"unknown device {cfg.device!r}: use cpu, cuda or auto")
-        return cfg
-
-
-def _checked(key, value, kind, where):
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
-        raise TrainError(f"{where}: config key {key!r} must be {kind.__name__}, not {type(value).__name__}")
-    return value
-
-
-# ----------------------------------------------------------------------------------------- split
-def split_nodes(params: np.ndarray, cfg: TrainConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded train / validation / test indices.
-
-    Test nodes are interior along at least one axis (both immediate neighbours along it exist),
-    so each can be rebuilt by interpolation along that axis, and no two test nodes are
-    neighbours along any axis: the neighbours stay in training.
-    """
-    rng = np.random.default_rng(cfg.seed)
-    n = len(params)
-    keys = {tuple(p): i for i, p in enumerate(params)}
-    values = [np.unique(params[:, j]) for j in range(params.shape[1])]
-    neighbours: dict[int, set[int]] = {}
-    interior: set[int] = set()
-    for i, p in enumerate(params):
-        around: set[int] = set()
-        for j, axis_values in enumerate(values):
-            k = np.searchsorted(axis_values, p[j])
-            found = []
-            for step in (-1, 1):
-                if 0 <= k + step < len(axis_values):
-                    q = list(p)
-                    q[j] = axis_values[k + step]
-                    found.append(keys.get(tuple(q)))
-            around.update(f for f in found if f is not None)
-            if len(found) == 2 and None not in found:
-                interior.add(i)
-        neighbours[i] = around
-    want = max(1, int(round(cfg.test_fraction * n))) if cfg.test_fraction > 0 else 0
-    test: list[int] = []
-    blocked: set[int] = set()
-    for i in rng.permutation(sorted(interior)):
-        if len(test) >= want:
-            break
-        if int(i) in blocked:
-            continue
-        test.append(int(i))
-        blocked.update((int(i), *neighbours[int(i)]))
-    rest = np.array(sorted(set(range(n)) - set(test)))
-    must_train = {j for i in test for j in neighbours[i]}
-    candidates = np.array([i for i in rest if i not in must_train])
-    n_val = min(len(candidates), max(1, int(round(cfg.val_fraction * n))))
-    val = np.sort(rng.choice(candidates, size=n_val, replace=False)) if n_val else np.array([], dtype=int)
-    train = np.array(sorted(set(rest) - set(val.tolist())))
-    return train, val, np.array(sorted(test), dtype=int)
 
 
 # ------------------------------------------------------------------------------------ training
@@ -182,202 +72,404 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     """
     import torch
 
-    from .nn import AtmosphereNet, NetConfig
+    from .nn import AtmosphereNet
 
     log = log or (lambda message: None)
     device = _device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    family = grid.family
+    data = normalise(grid, cfg)
+    log(f"{len(grid.params)} models: {len(data.train_idx)} train, {len(data.val_idx)} validation, "
+        f"{len(data.test_idx)} test")
+    net_cfg = net_config(grid, cfg)
+    run = Run(cfg, AtmosphereNet(net_cfg).to(device), torch.tensor(data.train_idx, device=device),
+              torch.tensor(data.val_idx, device=device), Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None,
+              command, show_progress, log)
+    X = torch.tensor(data.x, dtype=torch.float32, device=device)
+    Y = torch.tensor(data.y, dtype=torch.float32, device=device)
+    if resume:
+        load_checkpoint(run, device)
+    run.start_time = time.monotonic()
+    structure_arrays, struct_meta = {}, None
+    if cfg.method == "mlp":
+        structure_arrays, struct_meta = mlp_stages(run, grid, data, X, Y)
+    else:
+        latent_stages(run, grid, data, X, Y)
+
+    run.model.eval()
+    tensors = {k: v.detach().cpu().numpy() for k, v in run.model.inference_state().items()}
+    if run.structure is not None:
+        tensors.update({f"structure.{k}": v.detach().cpu().numpy() for k, v in run.structure.state_dict().items()})
+    meta = build_meta(grid, cfg, grid_name, net_cfg, data, run.provenance())
+    if structure_arrays:
+        meta["structure"] = struct_meta
+    weights = Weights(meta, tensors, data.profiles.mean, data.profiles.scale, grid.params, arrays=dict(structure_arrays))
+    finalize(weights, grid, data.train_idx, data.val_idx, log)
+    if calibrate is not None:
+        arrays, summary = calibrate(weights, grid, data.val_idx)
+        weights.arrays.update(arrays)
+        weights.meta["uncertainty"] = summary
+    if score is not None:
+        weights.meta["provenance"]["test_metrics"] = score(weights, grid, data.test_idx)
+    save(weights, output)
+    return weights
+
+
+# ---------------------------------------------------------------------------------- the data
+@dataclass
+class Normalised:
+    """The split of the grid's nodes and what the networks see: scaled parameters ``x`` (N, P)
+    and normalised learned profiles ``y`` (N, C, D), both scaled on the training nodes."""
+
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    params: ParamScaling
+    profiles: ProfileScaling
+    x: np.ndarray
+    y: np.ndarray
+
+
+def normalise(grid: GridData, cfg: TrainConfig) -> Normalised:
+    """Split the nodes (:func:`split_nodes`; with no validation node, the first training node
+    stands in) and scale parameters and profiles on the training nodes."""
     train_idx, val_idx, test_idx = split_nodes(grid.params, cfg)
     if len(train_idx) < 2:
         raise TrainError(f"too few models to train ({len(grid.params)} usable)")
     if len(val_idx) == 0:
         val_idx = train_idx[:1]
-    log(f"{len(grid.params)} models: {len(train_idx)} train, {len(val_idx)} validation, {len(test_idx)} test")
+    profiles = ProfileScaling.fit(grid.transformed[train_idx])
+    params = ParamScaling.fit(grid.params, grid.family.axes)
+    return Normalised(train_idx, val_idx, test_idx, params, profiles, params(grid.params),
+                      profiles.normalise(grid.transformed))
 
-    y_all = grid.transformed  # (N, C, D)
-    mean = y_all[train_idx].mean(axis=0)
-    spread = y_all[train_idx].std(axis=0)  # (C, D)
-    scale = np.sqrt(np.mean(spread**2, axis=1))
-    scale = np.where(scale > 1e-8, scale, 1.0)
-    y_norm = (y_all - mean) / scale[:, None]
 
-    scaling = ParamScaling.fit(grid.params, family.axes)
-    x_norm = scaling(grid.params)
+def net_config(grid: GridData, cfg: TrainConfig):
+    """The main network's :class:`~innterpol_cli.nn.NetConfig` for ``grid``."""
+    from .nn import NetConfig
 
-    def channel_weights(pp: float, convection: float) -> torch.Tensor:
-        values = np.array([pp if ch.name.startswith("pp:") else convection if ch.zero_floor else 1.0
-                           for ch in family.channels])
-        return torch.tensor(values / values.mean(), dtype=torch.float32, device=device)[None, :, None]
+    family = grid.family
+    return NetConfig(n_params=len(family.axes), n_channels=len(family.channels), n_depth=grid.transformed.shape[2],
+                     method=cfg.method, latent=cfg.latent, layers=cfg.layers, width=cfg.width, conv_width=cfg.conv_width)
 
-    weight = channel_weights(cfg.pp_weight, cfg.convection_weight if cfg.method == "mlp" else 1.0)
+
+def channel_weights(family, pp: float, convection: float, device):
+    """Loss weights (1, C, 1), mean 1: ``pp`` for MARCS partial pressures, ``convection`` for the
+    zero-floor channels, 1 for the others."""
+    import torch
+
+    values = np.array([pp if ch.name.startswith("pp:") else convection if ch.zero_floor else 1.0 for ch in family.channels])
+    return torch.tensor(values / values.mean(), dtype=torch.float32, device=device)[None, :, None]
+
+
+def wmse(pred, target, weight):
+    """Mean squared error, each channel weighted (:func:`channel_weights`)."""
+    return ((pred - target) ** 2 * weight).mean()
+
+
+# --------------------------------------------------------------------------- the run's record
+@dataclass
+class Run:
+    """What the stages of one training share: the model, the training and validation rows, the
+    checkpoint file, and where the run stands: the stage and epoch reached, with the optimizer
+    state and best epoch so far inside a stage (restored on resume), and the record of stages."""
+
+    cfg: TrainConfig
+    model: Any
+    train_rows: Any
+    val_rows: Any
+    checkpoint: Path | None
+    command: str
+    show_progress: bool
+    log: Callable[[str], None]
+    start_time: float = 0.0
+    #: The structure network, made at its stage (:func:`structure_stage`), and its saved state.
+    structure: Any = None
+    saved_structure: dict | None = None
+    stage: int = 0
+    epoch: int = 0
+    optimizer: dict | None = None
+    best: dict | None = None
+    best_loss: float = math.inf
+    history: list[dict] = field(default_factory=list)
+    #: What earlier runs of a resumed training did (stages, time, commands), kept in the checkpoint.
+    earlier: dict = field(default_factory=lambda: {"history": [], "trained_seconds": 0.0, "commands": []})
+
+    def provenance(self) -> dict:
+        """The stages run, the seconds spent and the commands, this run's included."""
+        return {"history": self.earlier["history"] + self.history,
+                "trained_seconds": self.earlier["trained_seconds"] + time.monotonic() - self.start_time,
+                "commands": self.earlier["commands"] + [self.command]}
+
+    def stage_deadline(self, stage: int) -> float:
+        """When stage ``stage`` must end under ``max_minutes`` (monotonic clock; inf: no limit).
+        The budget is shared CAE 15%, latent regression 15%, fine-tuning 70%."""
+        minutes = self.cfg.max_minutes
+        if not minutes:
+            return math.inf
+        deadline = self.start_time + minutes * 60 if minutes > 0 else math.inf
+        share = (1.0,) if self.cfg.method == "mlp" else (0.15, 0.15, 0.70)
+        return min(deadline, self.start_time + sum(share[: stage + 1]) * minutes * 60)
+
+
+def save_checkpoint(run: Run, stage: int, epoch: int, optimizer=None, best: dict | None = None,
+                    best_loss: float = math.inf) -> None:
+    """Write the run's checkpoint (atomically), if it has a checkpoint file."""
+    import torch
+
+    if not run.checkpoint:
+        return
+    run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    tmp = run.checkpoint.with_suffix(".tmp")
+    torch.save({"stage": stage, "epoch": epoch, "model": run.model.state_dict(),
+                "structure": run.structure.state_dict() if run.structure is not None else None,
+                "optimizer": optimizer.state_dict() if optimizer is not None else None,
+                "best": best, "best_loss": best_loss, "provenance_json": json.dumps(run.provenance())}, tmp)
+    tmp.replace(run.checkpoint)
+
+
+def load_checkpoint(run: Run, device) -> None:
+    """Restore the model, the stage reached and the record of earlier runs from the checkpoint."""
+    import warnings
+
+    import torch
+
+    path = run.checkpoint
+    if not path or not path.exists():
+        raise TrainError(f"--resume: no checkpoint at {path}")
+    try:
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not for the user
+            warnings.simplefilter("ignore")
+            saved = torch.load(path, map_location=device, weights_only=True)
+        if not isinstance(saved, dict) or "model" not in saved:
+            raise ValueError("not a checkpoint")
+    except Exception:  # torch's UnpicklingError advises weights_only=False: never for a file we did not write
+        raise TrainError(f"{path}: not an innterpol checkpoint (damaged, or it holds pickled objects, which "
+                         f"innterpol never loads): remove it, or start without --resume") from None
+    run.model.load_state_dict(saved["model"])
+    run.saved_structure = saved.get("structure")
+    run.stage, run.epoch = int(saved["stage"]), int(saved["epoch"])
+    run.optimizer, run.best = saved.get("optimizer"), saved.get("best")
+    run.best_loss = float(saved.get("best_loss", math.inf))
+    run.earlier = json.loads(saved.get("provenance_json", "null") or "null") or run.earlier
+    run.log(f"resuming from {path}: stage {run.stage}, epoch {run.epoch}")
+
+
+# ---------------------------------------------------------------------------------- a stage
+def get_lr(epoch: int, epochs: int, lr: float, floor: float, time_done: float = 0.0) -> float:
+    """The learning rate of ``epoch``: cosine decay from ``lr`` to ``floor * lr`` over ``epochs``
+    or, with a wall-clock budget, over the stage's time (``time_done``: the fraction of it
+    spent), whichever runs out first; ``floor * lr`` from then on."""
+    done = max(epoch / max(1, epochs), time_done)
+    return lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
+
+
+@dataclass
+class BestEpoch:
+    """The epoch of lowest validation loss in a stage so far: its loss, the module's state then,
+    and the epochs run since."""
+
+    loss: float = math.inf
+    state: dict | None = None
+    since: int = 0
+
+    def update(self, val_loss: float, module) -> None:
+        if val_loss < self.loss:
+            self.loss, self.since = val_loss, 0
+            self.state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+        else:
+            self.since += 1
+
+
+def train_epoch(module, optimizer, rows, batch_size: int, step_fn) -> float:
+    """One pass over the training ``rows`` in a random order, a step per mini-batch; the mean loss."""
+    import torch
+
+    module.train()
+    perm = rows[torch.randperm(len(rows), device=rows.device)]
+    total = 0.0
+    for b in range(0, len(perm), batch_size):
+        batch = perm[b: b + batch_size]
+        optimizer.zero_grad(set_to_none=True)
+        loss = step_fn(batch)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(batch)
+    return total / len(perm)
+
+
+def run_stage(run: Run, stage: int, name: str, epochs: int, params, lr: float, step_fn, val_fn, decay: float = 0.0,
+              floor: float = 0.03, module=None) -> None:
+    """Train ``module`` (the model by default) for stage ``stage``: Adam (AdamW with ``decay``) on
+    :func:`get_lr`'s schedule, validated every epoch, stopped after ``cfg.patience`` epochs
+    without a better validation loss or at the stage's deadline; the best epoch is kept.  A stage
+    the run has passed is skipped, one it stopped in is resumed; checkpoints every 25 epochs and
+    at the end."""
+    import torch
+
+    if run.stage > stage:
+        return
+    cfg = run.cfg
+    module = module if module is not None else run.model
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=decay) if decay else torch.optim.Adam(params, lr=lr)
+    first = 0
+    best = BestEpoch()
+    if run.stage == stage and run.optimizer and run.epoch > 0:
+        optimizer.load_state_dict(run.optimizer)
+        first = run.epoch
+        best.state, best.loss = run.best, run.best_loss
+    stage_deadline = run.stage_deadline(stage)
+    first_val = None
+    with _Progress(run.show_progress) as progress:
+        task = progress.stage(name, epochs, first)
+        stage_start = time.monotonic()
+        for epoch in range(first, epochs):
+            time_done = 0.0
+            if math.isfinite(stage_deadline):
+                time_done = (time.monotonic() - stage_start) / max(1e-9, stage_deadline - stage_start)
+            for group in optimizer.param_groups:
+                group["lr"] = get_lr(epoch, epochs, lr, floor, time_done)
+            train_loss = train_epoch(module, optimizer, run.train_rows, cfg.batch_size, step_fn)
+            module.eval()
+            with torch.no_grad():
+                val_loss = float(val_fn(run.val_rows))
+            if first_val is None:
+                first_val = val_loss
+            best.update(val_loss, module)
+            progress.update(task, epoch + 1, train_loss, val_loss, best.loss)
+            if (epoch + 1) % 25 == 0:
+                save_checkpoint(run, stage, epoch + 1, optimizer, best.state, best.loss)
+            if (cfg.patience and best.since >= cfg.patience) or time.monotonic() > stage_deadline:
+                break
+    if best.state is not None:
+        module.load_state_dict(best.state)
+    run.log(f"{name}: best validation loss {best.loss:.3e}")
+    run.history.append({"stage": name, "epochs": epoch + 1 - first if epochs > first else 0,
+                        "first_val_loss": first_val, "best_val_loss": best.loss})
+    run.stage, run.epoch, run.optimizer, run.best, run.best_loss = stage + 1, 0, None, None, math.inf
+    # At a stage boundary there is no optimizer state to keep: the next stage builds its own, over
+    # its own parameters (a resume after an interrupt early in that stage starts it afresh).
+    save_checkpoint(run, stage + 1, 0)
+
+
+# --------------------------------------------------------------------------------- the methods
+def mlp_stages(run: Run, grid: GridData, data: Normalised, X, Y) -> tuple[dict, dict | None]:
+    """``mlp``: stage 0, the network on every channel of the profiles themselves; stage 1, the
+    structure network (:func:`structure_stage`).  Returns the structure's arrays and meta."""
+    model, cfg = run.model, run.cfg
+    weight = channel_weights(grid.family, cfg.pp_weight, cfg.convection_weight, X.device)
     # The epoch kept is the one of lowest validation loss on the structure (T, pressures, RHOX, ...):
     # the convection columns, zero in radiative layers and noisy, and the partial pressures would
     # otherwise pick an early epoch whose structure is far from the best.
-    structure = channel_weights(0.0, 0.0)
+    structure = channel_weights(grid.family, 0.0, 0.0, X.device)
+    run_stage(run, 0, "network -> profiles", cfg.epochs, list(model.net.parameters()), cfg.lr,
+              lambda b: wmse(model(X[b]), Y[b], weight), lambda b: wmse(model(X[b]), Y[b], structure),
+              decay=cfg.weight_decay, floor=0.0)
+    if cfg.structure_epochs <= 0:
+        return {}, None
+    return structure_stage(run, grid, data.train_idx, X)
 
-    net_cfg = NetConfig(
-        n_params=len(family.axes), n_channels=len(family.channels), n_depth=y_all.shape[2], method=cfg.method,
-        latent=cfg.latent, layers=cfg.layers, width=cfg.width, conv_width=cfg.conv_width,
-    )
-    model = AtmosphereNet(net_cfg).to(device)
-    X = torch.tensor(x_norm, dtype=torch.float32, device=device)
-    Y = torch.tensor(y_norm, dtype=torch.float32, device=device)
-    tr = torch.tensor(train_idx, device=device)
-    va = torch.tensor(val_idx, device=device)
 
-    def wmse(pred, target, w=None):
-        return ((pred - target) ** 2 * (weight if w is None else w)).mean()
+def latent_stages(run: Run, grid: GridData, data: Normalised, X, Y) -> None:
+    """``cae`` and ``pca``: the auto-encoder (stage 0; ``pca``: the decoder set to the leading
+    principal components of the training profiles instead), the network on the frozen encoder's
+    latents (stage 1), then end-to-end fine-tuning of network + decoder (stage 2)."""
+    import torch
 
-    ckpt_path = Path(checkpoint_dir) / "checkpoint.pt" if checkpoint_dir else None
-    nets = {"structure": None}  # the structure network, made at its stage (see below)
-    saved_structure = None
-    state = {"stage": 0, "epoch": 0}
-    # What earlier runs of a resumed training did (stages, time, command), kept in the checkpoint.
-    earlier = {"history": [], "trained_seconds": 0.0, "commands": []}
-    if resume:
-        if not ckpt_path or not ckpt_path.exists():
-            raise TrainError(f"--resume: no checkpoint at {ckpt_path}")
-        import warnings
+    model, cfg = run.model, run.cfg
+    weight = channel_weights(grid.family, cfg.pp_weight, 1.0, X.device)
 
-        try:
-            with warnings.catch_warnings():  # torch's notes on pickle protocols are not for the user
-                warnings.simplefilter("ignore")
-                saved = torch.load(ckpt_path, map_location=device, weights_only=True)
-            if not isinstance(saved, dict) or "model" not in saved:
-                raise ValueError("not a checkpoint")
-        except Exception:  # torch's UnpicklingError advises weights_only=False: never for a file we did not write
-            raise TrainError(f"{ckpt_path}: not an innterpol checkpoint (damaged, or it holds pickled objects, which "
-                             f"innterpol never loads): remove it, or start without --resume") from None
-        model.load_state_dict(saved["model"])
-        saved_structure = saved.get("structure")
-        state = {"stage": int(saved["stage"]), "epoch": int(saved["epoch"]), "optimizer": saved.get("optimizer"),
-                 "best": saved.get("best"), "best_loss": float(saved.get("best_loss", math.inf))}
-        earlier = json.loads(saved.get("provenance_json", "null") or "null") or earlier
-        log(f"resuming from {ckpt_path}: stage {state['stage']}, epoch {state['epoch']}")
+    def profile_loss(b):
+        return wmse(model(X[b]), Y[b], weight)
 
-    deadline = time.monotonic() + cfg.max_minutes * 60 if cfg.max_minutes > 0 else math.inf
-    # Stage budgets when a wall-clock limit is set: CAE 15%, latent regression 15%, fine-tuning 70%.
-    stage_share = (1.0,) if cfg.method == "mlp" else (0.15, 0.15, 0.70)
-    start_time = time.monotonic()
+    if cfg.method == "cae":
+        def autoencoder_loss(b):
+            return wmse(model.autoencode(model.padded(Y[b])), Y[b], weight)
 
-    def save_checkpoint(stage, epoch, optimizer, best, best_loss):
-        if not ckpt_path:
-            return
-        ckpt_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt_path.with_suffix(".tmp")
-        so_far = {"history": earlier["history"] + history,
-                  "trained_seconds": earlier["trained_seconds"] + time.monotonic() - start_time,
-                  "commands": earlier["commands"] + [command]}
-        torch.save({"stage": stage, "epoch": epoch, "model": model.state_dict(),
-                    "structure": nets["structure"].state_dict() if nets["structure"] is not None else None,
-                    "optimizer": optimizer.state_dict() if optimizer is not None else None,
-                    "best": best, "best_loss": best_loss, "provenance_json": json.dumps(so_far)}, tmp)
-        tmp.replace(ckpt_path)
-
-    history: list[dict] = []
-
-    def run_stage(stage, name, epochs, params, lr, step_fn, val_fn, decay=0.0, floor=0.03, module=None):
-        if state["stage"] > stage:
-            return
-        module = module if module is not None else model
-        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=decay) if decay else torch.optim.Adam(params, lr=lr)
-        first = 0
-        best_loss, best = math.inf, None
-        if state["stage"] == stage and state.get("optimizer") and state["epoch"] > 0:
-            optimizer.load_state_dict(state["optimizer"])
-            first = state["epoch"]
-            best, best_loss = state.get("best"), state.get("best_loss", math.inf)
-        stage_deadline = min(deadline, start_time + sum(stage_share[: stage + 1]) * cfg.max_minutes * 60) if cfg.max_minutes else math.inf
-        since_best = 0
-        first_val = None
-        with _Progress(show_progress) as progress:
-            task = progress.stage(name, epochs, first)
-            stage_start = time.monotonic()
-            for epoch in range(first, epochs):
-                # Cosine decay to ``floor`` times the initial rate, over the epochs or, with a
-                # wall-clock budget, over the stage's time, whichever runs out first.
-                done = epoch / max(1, epochs)
-                if math.isfinite(stage_deadline):
-                    done = max(done, (time.monotonic() - stage_start) / max(1e-9, stage_deadline - stage_start))
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
-                module.train()
-                perm = tr[torch.randperm(len(tr), device=device)]
-                total = 0.0
-                for b in range(0, len(perm), cfg.batch_size):
-                    batch = perm[b: b + cfg.batch_size]
-                    optimizer.zero_grad(set_to_none=True)
-                    loss = step_fn(batch)
-                    loss.backward()
-                    optimizer.step()
-                    total += float(loss.detach()) * len(batch)
-                module.eval()
-                with torch.no_grad():
-                    val_loss = float(val_fn(va))
-                if first_val is None:
-                    first_val = val_loss
-                if val_loss < best_loss:
-                    best_loss, since_best = val_loss, 0
-                    best = {k: v.detach().clone() for k, v in module.state_dict().items()}
-                else:
-                    since_best += 1
-                progress.update(task, epoch + 1, total / len(perm), val_loss, best_loss)
-                if (epoch + 1) % 25 == 0:
-                    save_checkpoint(stage, epoch + 1, optimizer, best, best_loss)
-                if (cfg.patience and since_best >= cfg.patience) or time.monotonic() > stage_deadline:
-                    break
-        if best is not None:
-            module.load_state_dict(best)
-        log(f"{name}: best validation loss {best_loss:.3e}")
-        history.append({"stage": name, "epochs": epoch + 1 - first if epochs > first else 0,
-                        "first_val_loss": first_val, "best_val_loss": best_loss})
-        state.update(stage=stage + 1, epoch=0, optimizer=None, best=None, best_loss=math.inf)
-        # At a stage boundary there is no optimizer state to keep: the next stage builds its own, over
-        # its own parameters (a resume after an interrupt early in that stage starts it afresh).
-        save_checkpoint(stage + 1, 0, None, None, math.inf)
-
-    structure_arrays: dict[str, np.ndarray] = {}
-    if cfg.method == "mlp":
-        # Stage 0: every channel, on the profiles themselves.
-        run_stage(0, "network -> profiles", cfg.epochs, list(model.net.parameters()), cfg.lr,
-                  lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b], structure),
-                  decay=cfg.weight_decay, floor=0.0)
-        if cfg.structure_epochs > 0:
-            structure_arrays, struct_meta = _structure_stage(
-                grid, cfg, train_idx, X, tr, va, device, state, saved_structure, nets, run_stage)
-    elif cfg.method == "cae":
-        run_stage(0, "auto-encoder", cfg.cae_epochs, list(model.encoder.parameters()) + list(model.decoder.parameters()),
-                  cfg.lr, lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]),
-                  lambda b: wmse(model.autoencode(model.padded(Y[b])), Y[b]))
+        run_stage(run, 0, "auto-encoder", cfg.cae_epochs,
+                  list(model.encoder.parameters()) + list(model.decoder.parameters()), cfg.lr, autoencoder_loss,
+                  autoencoder_loss)
         with torch.no_grad():
             latents = model.encoder(model.padded(Y))
     else:
-        # PCA: the decoder starts as the leading principal components of the training profiles.
-        flat = y_norm[train_idx].reshape(len(train_idx), -1)
-        _, sing, vt = np.linalg.svd(flat - flat.mean(axis=0), full_matrices=False)
-        comps = vt[: cfg.latent]
-        with torch.no_grad():
-            model.decoder.linear.weight.copy_(torch.tensor(comps.T, dtype=torch.float32))
-            model.decoder.linear.bias.copy_(torch.tensor(flat.mean(axis=0), dtype=torch.float32))
-        latents = torch.tensor((y_norm.reshape(len(y_norm), -1) - flat.mean(axis=0)) @ comps.T, dtype=torch.float32, device=device)
-        state["stage"] = max(state["stage"], 1)
-    if cfg.method != "mlp":
-        lat_scale = latents[tr].std(dim=0).clamp_min(1e-6)
-        run_stage(1, "network -> latent", cfg.net_epochs, list(model.net.parameters()), cfg.lr,
-                  lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean(),
-                  lambda b: (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean())
-        run_stage(2, "end-to-end fine-tuning", cfg.finetune_epochs,
-                  list(model.net.parameters()) + list(model.decoder.parameters()),
-                  cfg.finetune_lr, lambda b: wmse(model(X[b]), Y[b]), lambda b: wmse(model(X[b]), Y[b]))
+        latents = pca_latents(model, data, cfg.latent, X.device)
+        run.stage = max(run.stage, 1)
+    lat_scale = latents[run.train_rows].std(dim=0).clamp_min(1e-6)
 
-    model.eval()
-    tensors = {k: v.detach().cpu().numpy() for k, v in model.inference_state().items()}
-    if nets["structure"] is not None:
-        tensors.update({f"structure.{k}": v.detach().cpu().numpy() for k, v in nets["structure"].state_dict().items()})
-    meta = {
+    def latent_loss(b):
+        return (((model.net(X[b]) - latents[b]) / lat_scale) ** 2).mean()
+
+    run_stage(run, 1, "network -> latent", cfg.net_epochs, list(model.net.parameters()), cfg.lr, latent_loss,
+              latent_loss)
+    run_stage(run, 2, "end-to-end fine-tuning", cfg.finetune_epochs,
+              list(model.net.parameters()) + list(model.decoder.parameters()), cfg.finetune_lr, profile_loss,
+              profile_loss)
+
+
+def pca_latents(model, data: Normalised, latent: int, device):
+    """Set ``pca``'s decoder to the leading principal components of the training profiles;
+    returns every node's coefficients on them (N, latent)."""
+    import torch
+
+    flat = data.y[data.train_idx].reshape(len(data.train_idx), -1)
+    _, sing, vt = np.linalg.svd(flat - flat.mean(axis=0), full_matrices=False)
+    comps = vt[:latent]
+    with torch.no_grad():
+        model.decoder.linear.weight.copy_(torch.tensor(comps.T, dtype=torch.float32))
+        model.decoder.linear.bias.copy_(torch.tensor(flat.mean(axis=0), dtype=torch.float32))
+    return torch.tensor((data.y.reshape(len(data.y), -1) - flat.mean(axis=0)) @ comps.T, dtype=torch.float32,
+                        device=device)
+
+
+#: The channels the structure network learns (those of them a grid has): the quantities the
+#: synthesis codes read and the accuracy tables judge.
+STRUCTURE = ("column_mass", "temperature", "gas_pressure", "electron_density", "electron_pressure")
+
+
+def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple[dict, dict]:
+    """Stage 1 of ``mlp``: a second network of the same shape for the structure channels alone,
+    in their standard representation (log10 RHOX, T, P, Ne / Pe) standardised at every depth.
+    Learned apart from the convection columns and partial pressures, these come out several times
+    more accurate (the README's method comparison); at inference they replace the main network's
+    (:func:`innterpol_cli.engine.profiles`).  Seeded at the stage's start, so that a run resumed
+    at the stage boundary gives the same network as one that never stopped.  Returns the
+    structure's arrays and meta."""
+    import torch
+
+    from .nn import NetConfig, ProfileNet
+
+    cfg, family = run.cfg, grid.family
+    channels = [c for c, ch in enumerate(family.channels) if ch.name in STRUCTURE]
+    standard = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1)
+    scaling = ProfileScaling.fit_per_depth(standard[train_idx])
+    Y = torch.tensor(scaling.normalise(standard), dtype=torch.float32, device=X.device)
+    if run.stage <= 1:
+        torch.manual_seed(cfg.seed + 1)
+    net = ProfileNet(NetConfig(n_params=X.shape[1], n_channels=len(channels), n_depth=standard.shape[2], method="mlp",
+                               layers=cfg.layers, width=cfg.width)).to(X.device)
+    if run.saved_structure is not None:
+        net.load_state_dict(run.saved_structure)
+    run.structure = net
+    shape = (-1, len(channels), standard.shape[2])
+
+    def loss(b):
+        return ((net(X[b]).view(shape) - Y[b]) ** 2).mean()
+
+    run_stage(run, 1, "structure network", cfg.structure_epochs, list(net.parameters()), cfg.lr, loss, loss,
+              decay=cfg.weight_decay, floor=0.0, module=net)
+    net.eval()
+    return ({"structure/mean": scaling.mean, "structure/scale": scaling.scale},
+            {"channels": channels, "layers": cfg.layers, "width": cfg.width})
+
+
+# ------------------------------------------------------------------------------ the weights
+def build_meta(grid: GridData, cfg: TrainConfig, grid_name: str, net_cfg, data: Normalised, record: dict) -> dict:
+    """The weights file's meta.json (:mod:`innterpol_cli.weightsfile`) for a run whose
+    :meth:`Run.provenance` is ``record``."""
+    family = grid.family
+    commands = record["commands"]
+    return {
         "grid": grid_name,
         "family": family.name,
         "native_format": family.native_format,
@@ -387,36 +479,24 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
         "log_tau": grid.log_tau.tolist(),
         "depth_layer": family.depth_layer,
         "axes": list(family.axes),
-        "param_norm": scaling.to_dict(),
+        "param_norm": data.params.to_dict(),
         "fixed": grid.fixed,
         "reference": _reference(grid),
         "provenance": {
             "data_hash": grid.data_hash,
             "n_models": int(len(grid.params)),
             "split_seed": cfg.seed,
-            "split": {"train": len(train_idx), "validation": len(val_idx), "test": len(test_idx)},
-            "test_nodes": grid.params[test_idx].tolist(),
-            "validation_nodes": grid.params[val_idx].tolist(),
+            "split": {"train": len(data.train_idx), "validation": len(data.val_idx), "test": len(data.test_idx)},
+            "test_nodes": grid.params[data.test_idx].tolist(),
+            "validation_nodes": grid.params[data.val_idx].tolist(),
             "code_version": __version__,
-            "command": (earlier["commands"] or [command])[0],
-            **({"resumed_with": earlier["commands"][1:] + [command]} if earlier["commands"] else {}),
-            "trained_seconds": round(earlier["trained_seconds"] + time.monotonic() - start_time, 1),
-            "history": earlier["history"] + history,
+            "command": commands[0],
+            **({"resumed_with": commands[1:]} if len(commands) > 1 else {}),
+            "trained_seconds": round(record["trained_seconds"], 1),
+            "history": record["history"],
             "report": grid.report,
         },
     }
-    if structure_arrays:
-        meta["structure"] = struct_meta
-    weights = Weights(meta, tensors, mean, scale, grid.params, arrays=dict(structure_arrays))
-    finalize(weights, grid, train_idx, val_idx, log)
-    if calibrate is not None:
-        arrays, summary = calibrate(weights, grid, val_idx)
-        weights.arrays.update(arrays)
-        weights.meta["uncertainty"] = summary
-    if score is not None:
-        weights.meta["provenance"]["test_metrics"] = score(weights, grid, test_idx)
-    save(weights, output)
-    return weights
 
 
 def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: np.ndarray, log=None) -> None:
@@ -435,7 +515,7 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
     pred = np.concatenate([engine.profiles(weights.tensors, weights.meta, kept, weights.mean, weights.scale,
                                            scaling(grid.params[s: s + 2048]))
                            for s in range(0, len(grid.params), 2048)])
-    learned = pred * weights.scale[None, :, None] + weights.mean[None]
+    learned = weights.profile_scaling.denormalise(pred)
     channels = np.array([c for c, ch in enumerate(family.channels) if not ch.name.startswith("pp:")])
     n_depth = grid.values.shape[2]
     truth = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
@@ -458,47 +538,6 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
         "alpha_linear": {axis: {family.channels[c].name: float(alpha_linear[j, i * n_depth])
                                 for i, c in enumerate(channels)} for j, axis in enumerate(family.axes)},
     }
-
-
-#: The channels the structure network learns (those of them a grid has): the quantities the
-#: synthesis codes read and the accuracy tables judge.
-STRUCTURE = ("column_mass", "temperature", "gas_pressure", "electron_density", "electron_pressure")
-
-
-def _structure_stage(grid: GridData, cfg: TrainConfig, train_idx, X, tr, va, device, state, saved, nets, run_stage):
-    """Stage 1 of ``mlp``: a second network of the same shape for the structure channels alone,
-    in their standard representation (log10 RHOX, T, P, Ne / Pe) standardised at every depth.
-    Learned apart from the convection columns and partial pressures, these come out several times
-    more accurate (the README's method comparison); at inference they replace the main network's
-    (:func:`innterpol_cli.engine.profiles`).  Seeded at the stage's start, so that a run resumed
-    at the stage boundary gives the same network as one that never stopped."""
-    import torch
-
-    from .nn import NetConfig, ProfileNet
-
-    family = grid.family
-    channels = [c for c, ch in enumerate(family.channels) if ch.name in STRUCTURE]
-    standard = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1)
-    mean = standard[train_idx].mean(axis=0)
-    scale = np.maximum(standard[train_idx].std(axis=0), 1e-6)
-    Y = torch.tensor((standard - mean) / scale, dtype=torch.float32, device=device)
-    if state["stage"] <= 1:
-        torch.manual_seed(cfg.seed + 1)
-    net = ProfileNet(NetConfig(n_params=X.shape[1], n_channels=len(channels), n_depth=standard.shape[2], method="mlp",
-                               layers=cfg.layers, width=cfg.width)).to(device)
-    if saved is not None:
-        net.load_state_dict(saved)
-    nets["structure"] = net
-    shape = (-1, len(channels), standard.shape[2])
-
-    def loss(b):
-        return ((net(X[b]).view(shape) - Y[b]) ** 2).mean()
-
-    run_stage(1, "structure network", cfg.structure_epochs, list(net.parameters()), cfg.lr, loss, loss,
-              decay=cfg.weight_decay, floor=0.0, module=net)
-    net.eval()
-    return ({"structure/mean": mean, "structure/scale": scale},
-            {"channels": channels, "layers": cfg.layers, "width": cfg.width})
 
 
 def _unit(name: str) -> str:

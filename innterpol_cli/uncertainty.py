@@ -79,6 +79,33 @@ def n_columns(n_axes: int) -> int:
     return len(COLUMNS) + 2 * n_axes
 
 
+#: The calibration's arrays in a weights file are named ``sigma/...`` (see :func:`layout`).
+PREFIX = "sigma/"
+
+
+def layout(n_axes: int, n_blended: int, n_channels: int, n_depth: int) -> dict[str, tuple[int, ...]]:
+    """The calibration's arrays in a weights file and their shapes: the coefficients per axis,
+    blended channel, depth band and regression column; the (low, high) range each column was
+    fitted on; the cap on log10 sigma per axis, channel and band; and the network's own error,
+    per channel (every one) and depth."""
+    coef = (n_axes, n_blended, -(-n_depth // BAND), n_columns(n_axes))
+    return {"sigma/coef": coef, "sigma/range": coef + (2,), "sigma/cap": coef[:3], "sigma/network": (n_channels, n_depth)}
+
+
+def check_arrays(array, fail, n_axes: int, n_blended: int, n_channels: int, n_depth: int) -> None:
+    """Check a weights file's calibration (if it has one) with the file's own checks:
+    ``array(key, shape, optional=False)`` returns the array, or None when it is optional and
+    absent, and raises if it is malformed; ``fail(field, problem)`` raises
+    (:func:`innterpol_cli.weightsfile.validate`)."""
+    shapes = layout(n_axes, n_blended, n_channels, n_depth)
+    if array("sigma/coef", shapes["sigma/coef"], optional=True) is None:
+        return
+    array("sigma/range", shapes["sigma/range"])
+    array("sigma/cap", shapes["sigma/cap"])
+    if np.any(array("sigma/network", shapes["sigma/network"]) <= 0):
+        fail("array 'sigma/network'", "has values that are not positive")
+
+
 def spread(signal: np.ndarray, n_depth: int, reach: int = REACH) -> np.ndarray:
     """Per channel, the largest signal within ``reach`` depth points (..., F) -> (..., F)."""
     if reach <= 0:

@@ -3,7 +3,8 @@
 Loading uses ``numpy.load(allow_pickle=False)``: it never executes code.  Contents:
 
 - ``tensor/<name>``: the network tensors needed for inference (float32);
-- ``norm/mean`` (C, D), ``norm/scale`` (C,): the per-channel normalisation;
+- ``norm/mean`` (C, D), ``norm/scale`` (C,): the per-channel normalisation
+  (:class:`~innterpol_cli.encoding.ProfileScaling`);
 - ``grid/nodes`` (N, P): every grid node the network was trained from (for coverage);
 - ``residual/nodes`` (N, P), ``residual/channels``, ``residual/alpha`` (P, F) and, where
   the stencil along an axis is linear only, ``residual/alpha_linear`` (P, F), ``residual/q`` (int16, N x F) with its ``s`` and ``k``: the
@@ -11,6 +12,8 @@ Loading uses ``numpy.load(allow_pickle=False)``: it never executes code.  Conten
   ``zero/channels`` and ``zero/mask`` (packed bits): where the zero-floor channels are exactly
   zero at each node (see :mod:`innterpol_cli.hybrid`); ``scalar/pradk``: log10 PRADK of each
   ATLAS9 node, interpolated like the profiles;
+- ``sigma/*``: the uncertainty calibration, whose layout :mod:`innterpol_cli.uncertainty`
+  declares and checks (:func:`~innterpol_cli.uncertainty.layout`);
 - ``meta.json``: architecture config, channels (name, transform, unit), the depth scale,
   parameter names and normalisation, fixed scalars, provenance (data hash, split seed,
   code version, training command, test metrics).
@@ -27,11 +30,15 @@ from pathlib import Path
 import numpy as np
 
 from formats.errors import InnterpolError
-from formats.textio import atomic_output
+from formats.model import PARAMETER_NAMES
+from formats.transaction import atomic_output
+
+from . import uncertainty
+from .encoding import ProfileScaling
 
 FORMAT_VERSION = 2
 #: Arrays of the hybrid (see :mod:`innterpol_cli.hybrid`).
-HYBRID_PREFIXES = ("residual/", "zero/", "scalar/", "sigma/", "structure/")
+HYBRID_PREFIXES = ("residual/", "zero/", "scalar/", uncertainty.PREFIX, "structure/")
 
 
 class WeightsError(InnterpolError):
@@ -48,6 +55,11 @@ class Weights:
     path: str = ""
     #: Optional arrays of the hybrid residual correction (see the module docstring).
     arrays: dict[str, np.ndarray] | None = None
+
+    @property
+    def profile_scaling(self) -> ProfileScaling:
+        """``norm/mean`` and ``norm/scale``: learned profiles <-> the network's normalised units."""
+        return ProfileScaling(self.mean, self.scale)
 
 
 def save(weights: Weights, path: str | os.PathLike) -> None:
@@ -106,7 +118,7 @@ def load(path: str | os.PathLike) -> Weights:
 
 
 # --------------------------------------------------------------------------------- the schema
-AXES = ("teff", "logg", "mh", "am", "cm")
+AXES = PARAMETER_NAMES
 FAMILIES = ("atlas9", "marcs", "phoenix")
 
 
@@ -289,17 +301,7 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
                 schema.fail("array 'zero/mask'", f"has type {mask.dtype}, expected uint8")
         # log10 PRADK is NaN at nodes without one (the writer then derives it from Teff).
         schema.array("scalar/pradk", (count,), finite=False, optional=True)
-        # The uncertainty calibration (innterpol_cli.uncertainty): coefficients per axis, residual
-        # channel, depth band and regression column; the network's own error per channel and depth.
-        from .uncertainty import BAND, n_columns
-
-        shape = (n_params, len(residual_channels), -(-n_depth // BAND), n_columns(n_params))
-        if schema.array("sigma/coef", shape, optional=True) is not None:
-            schema.array("sigma/range", shape + (2,))
-            schema.array("sigma/cap", shape[:3])
-            network = schema.array("sigma/network", (n_channels, n_depth))
-            if np.any(network <= 0):
-                schema.fail("array 'sigma/network'", "has values that are not positive")
+        uncertainty.check_arrays(schema.array, schema.fail, n_params, len(residual_channels), n_channels, n_depth)
 
 
 def _tensor(schema: _Schema, name: str, shape: tuple) -> np.ndarray:

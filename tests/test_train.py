@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from innterpol_cli.grid import FAMILIES, GridError, build_grid, read_grid_files
-from innterpol_cli.train import TrainConfig, TrainError, split_nodes, train
+from innterpol_cli.train import get_lr, train
+from innterpol_cli.trainconfig import TrainConfig, TrainError, split_nodes
 from innterpol_cli.weightsfile import load
 
 CLI = [sys.executable, "-c", "from innterpol_cli.cli import main; main()"]
@@ -32,8 +33,8 @@ def tiny_config(**kw):
     ("cae", ["auto-encoder", "network -> latent", "end-to-end fine-tuning"]),
 ])
 def test_tiny_training_error_falls_and_weights_are_complete(small_grid, tmp_path, method, stages):
+    from innterpol_cli.evaluation.scoring import along_axes
     from innterpol_cli.interpolate import Interpolator
-    from innterpol_cli.scoring import along_axes
 
     out = tmp_path / "tiny.npz"
     train(small_grid, tiny_config(method=method), str(out), grid_name="tiny", show_progress=False,
@@ -97,6 +98,21 @@ def test_a_run_resumed_at_the_structure_stage_gives_the_same_weights(small_grid,
     for key in a.files:
         if key != "meta.json":
             assert np.array_equal(a[key], b[key]), key
+
+
+@pytest.mark.parametrize("floor", [0.0, 0.03])
+def test_learning_rate_decays_from_the_rate_to_its_floor(floor):
+    rates = [get_lr(epoch, 40, 2e-3, floor) for epoch in range(41)]
+    assert rates[0] == 2e-3
+    assert rates[20] == pytest.approx(2e-3 * (floor + (1 - floor) / 2))
+    assert rates[40] == pytest.approx(2e-3 * floor, abs=1e-18)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    # past the epochs, or with the stage's wall-clock budget spent, the rate stays at its floor
+    assert get_lr(60, 40, 2e-3, floor) == rates[40]
+    assert get_lr(0, 40, 2e-3, floor, time_done=1.0) == rates[40]
+    # the budget's fraction counts when it runs ahead of the epochs, not when it lags behind
+    assert get_lr(10, 40, 2e-3, floor, time_done=0.5) == rates[20]
+    assert get_lr(10, 40, 2e-3, floor, time_done=0.1) == rates[10]
 
 
 def test_same_seed_same_split(small_grid):

@@ -11,10 +11,10 @@ import pytest
 
 import formats
 from innterpol_cli import uncertainty
+from innterpol_cli.evaluation.metrics import calibration, rank_correlation
+from innterpol_cli.evaluation.scoring import along_axes
 from innterpol_cli.grid import build_grid, family_for_format, read_grid_files
 from innterpol_cli.interpolate import Interpolator, load
-from innterpol_cli.metrics import calibration, rank_correlation
-from innterpol_cli.scoring import along_axes
 from innterpol_cli.stencil import NodeSet, Packed, row_sums
 from innterpol_cli.weightsfile import WeightsError, save
 from innterpol_cli.weightsfile import load as load_weights

@@ -59,15 +59,20 @@ def train(
         import torch  # noqa: F401
 
         from ..console import info, warn
+        from ..evaluation.scoring import along_axes
+        from ..evaluation.tables import HEADLINE, print_axes
         from ..grid import build_grid, family_for_format, read_grid_files
         from ..interpolate import Interpolator
-        from ..scoring import HEADLINE, along_axes
-        from ..train import TrainConfig
         from ..train import train as run
-        from .tables import print_axes
+        from ..trainconfig import TrainConfig
 
+        command = "innterpol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
         if calibrate_only:
-            _calibrate_only(paths, grid, output)
+            from ..calibrate import recalibrate
+
+            weights, data = recalibrate(output, paths, grid, command, log=info, warn=warn)
+            print_axes(weights.meta["provenance"]["test_metrics"], grid, HEADLINE.get(data.family.name))
+            info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
             return
         if output.exists() and not force and not resume:
             raise typer.BadParameter(f"{output} exists: pass --force to replace it", param_hint="-o")
@@ -86,7 +91,6 @@ def train(
         for line in data.report:
             info(f"  {line}")
         ckpt = checkpoint_dir or output.with_name(output.name + ".ckpt")
-        command = "innterpol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
         def score(weights, data, test_idx):
             info(f"scoring {len(test_idx)} held-out test nodes along each axis ...")
@@ -106,46 +110,6 @@ def train(
                       show_progress=True, log=info, score=score, calibrate=calibrate)
         print_axes(weights.meta["provenance"].get("test_metrics", {}), grid, HEADLINE.get(data.family.name))
         info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
-
-
-def _calibrate_only(paths: list[str], grid: str, output: Path) -> None:
-    """Fit the uncertainty calibration of the weights file ``output`` on its grid's validation
-    nodes, re-score its test nodes, and replace the file atomically."""
-    import numpy as np
-
-    from ..console import info, warn
-    from ..evaluate import EvaluateError, node_rows
-    from ..grid import build_grid, family_for_format, read_grid_files
-    from ..interpolate import Interpolator
-    from ..scoring import HEADLINE, along_axes
-    from ..uncertainty import fit
-    from ..weightsfile import load, save
-    from .tables import print_axes
-
-    weights = load(output)
-    if weights.arrays is None or "residual/nodes" not in weights.arrays:
-        raise EvaluateError(f"{output}: these weights have no hybrid arrays to calibrate (retrain them)")
-    info(f"reading grid files for {grid} ...")
-    models, fmt, report = read_grid_files(paths)
-    data = build_grid(models, family_for_format(fmt), report, warn=warn)
-    provenance = weights.meta.get("provenance", {})
-    if provenance.get("data_hash") and provenance["data_hash"] != data.data_hash:
-        raise EvaluateError(f"{output}: the grid files differ from those the weights were trained on (data hash)")
-    rows = {}
-    for split in ("validation_nodes", "test_nodes"):
-        found = node_rows(data.params, provenance.get(split) or [])
-        if not found or any(i is None for i in found):
-            raise EvaluateError(f"{output}: its recorded {split.replace('_', ' ')} are not all in the grid files")
-        rows[split] = np.array(found)
-    arrays, summary = fit(Interpolator(weights), data.params, data.values, rows["validation_nodes"], log=info)
-    weights.arrays.update(arrays)
-    summary["command"] = "innterpol " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    weights.meta["uncertainty"] = summary
-    info(f"scoring {len(rows['test_nodes'])} held-out test nodes along each axis ...")
-    provenance["test_metrics"] = along_axes(Interpolator(weights), data.params, data.values, rows["test_nodes"], log=info)
-    save(weights, output)
-    print_axes(provenance["test_metrics"], grid, HEADLINE.get(data.family.name))
-    info(f"wrote {output} ({output.stat().st_size / 1e6:.2f} MB)")
 
 
 #: Seconds Ctrl-C gets to stop training through KeyboardInterrupt before the process is ended.
