@@ -38,6 +38,8 @@ import numpy as np
 
 from formats.errors import InnterpolError
 
+from .coverage import AXES, LABELS, REQUIRED, missing_axis, value_problem
+
 #: Accepted column names (lower case, spaces removed) and the parameter each one means.
 ALIASES = {
     "teff": "teff", "t_eff": "teff",
@@ -47,9 +49,6 @@ ALIASES = {
     "cm": "cm", "c_m": "cm", "[c/m]": "cm",
     "name": "name",
 }
-PARAMETERS = ("teff", "logg", "mh", "am", "cm")
-REQUIRED = ("teff", "logg")
-LABELS = {"teff": "Teff", "logg": "log g", "mh": "[M/H]", "am": "[alpha/M]", "cm": "[C/M]"}
 
 
 class BatchError(InnterpolError):
@@ -66,6 +65,13 @@ class Batch:
     source: str
     problems: list[str] = field(default_factory=list)  # one message per dropped row (skip_invalid)
     ignored_columns: list[str] = field(default_factory=list)
+
+    def drop(self, keep: np.ndarray, problems: list[str]) -> None:
+        """Keep only the rows where ``keep`` is true, recording why the others went."""
+        self.problems += problems
+        self.params, self.rows = self.params[keep], [r for r, k in zip(self.rows, keep) if k]
+        if self.names is not None:
+            self.names = [n for n, k in zip(self.names, keep) if k]
 
 
 #: A plain decimal number (Python's float() also takes "5_777", "inf" and non-ASCII digits).
@@ -88,19 +94,11 @@ def parse_number(text: str, what: str) -> float:
     return value + 0.0
 
 
-#: Parameters beyond these are refused before any arithmetic: no star and no extrapolation of a
-#: grid gets there, and 10**x of them overflows.
-MAX_TEFF = 1e6
-MAX_ABS_LOGG = 20.0
-
-
 def check_value(key: str, value: float, what: str) -> None:
-    if key == "teff" and value <= 0:
-        raise BatchError(f"{what}: Teff must be positive, not {value:g}")
-    if key == "teff" and value > MAX_TEFF:
-        raise BatchError(f"{what}: Teff = {value:g} K is beyond any atmosphere (at most {MAX_TEFF:g} K)")
-    if key == "logg" and abs(value) > MAX_ABS_LOGG:
-        raise BatchError(f"{what}: log g = {value:g} is beyond any atmosphere (|log g| at most {MAX_ABS_LOGG:g})")
+    """BatchError naming ``what`` for a value no atmosphere has (:func:`coverage.value_problem`)."""
+    problem = value_problem(key, value, bounds=True)
+    if problem:
+        raise BatchError(f"{what}: {problem}")
 
 
 def read_text(path: str) -> str:
@@ -149,7 +147,7 @@ def parse_csv(text: str, axes, source: str = "<stdin>", skip_invalid: bool = Fal
             f"{source}: missing column {', '.join(missing)} (found: {', '.join(header) or 'none'}; "
             f"columns are teff, logg, mh|feh, am|alpha, cm, name)"
         )
-    extra_axes = [key for key in PARAMETERS if key in columns and key not in axes]
+    extra_axes = [key for key in AXES if key in columns and key not in axes]
     width = len(header)
     params, rows, names, problems = [], [], [], []
     for number, cells in enumerate(reader, start=1):
@@ -168,8 +166,7 @@ def parse_csv(text: str, axes, source: str = "<stdin>", skip_invalid: bool = Fal
             for key in extra_axes:
                 what = f"{source}, row {number}, column {header[columns[key]]}"
                 if parse_number(cells[columns[key]], what) != 0.0:
-                    axes_text = ", ".join(LABELS[a] for a in axes)
-                    raise BatchError(f"{what}: {grid} has no {LABELS[key]} axis (its axes: {axes_text})")
+                    raise BatchError(f"{what}: {missing_axis(key, axes, grid)}")
             name = cells[columns["name"]].strip() if "name" in columns else None
             if name is not None:
                 check_name(name, f"{source}, row {number}, column {header[columns['name']]}")
@@ -256,47 +253,9 @@ def predict_chunks(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid
     returns (a row outside the grid stops the batch before any prediction).  ``job.problems``
     grows with the rows dropped; after the last chunk, a BatchError if no model passed."""
     size = CHUNK if chunk is None else chunk
-    status = guard(interp, job.params, extrapolate, warn, size)
+    status = interp.guard(job.params, extrapolate, warn)
     options = {} if max_sigma is None else {"max_sigma": max_sigma}
     return _predicted_chunks(interp, job, fmt, skip_invalid, warn, options, status, size)
-
-
-def coverage(interp, params: np.ndarray, chunk: int | None = None):
-    """``interp.coverage`` of every row, taken ``chunk`` rows at a time (default :data:`CHUNK`): its
-    memory grows with the rows it is given."""
-    size = CHUNK if chunk is None else chunk
-    if len(params) <= size:
-        return interp.coverage(params)
-    parts = [interp.coverage(params[start: start + size]) for start in range(0, len(params), size)]
-    return type(parts[0])(np.concatenate([p.status for p in parts]), np.concatenate([p.nearest for p in parts]))
-
-
-def guard(interp, params: np.ndarray, extrapolate: bool, warn=None, chunk: int | None = None) -> np.ndarray:
-    """``interp.guard`` of every row, taken ``chunk`` rows at a time (default :data:`CHUNK`), with
-    what one call for them all would say: the error names the first row outside the grid by its
-    place in ``params``, the warnings count over every row."""
-    from .interpolate import NEAR, OUTSIDE, OutOfGridError, _describe
-
-    size = CHUNK if chunk is None else chunk
-    if len(params) <= size:
-        return interp.guard(params, extrapolate, warn)
-    status = coverage(interp, params, size).status
-    far = np.flatnonzero(status == OUTSIDE)
-    if len(far) and not extrapolate:
-        i = far[0]
-        try:
-            interp.guard(params[i: i + 1])
-        except OutOfGridError as exc:
-            raise OutOfGridError(f"row {i + 1}: {exc}") from None
-    if warn:  # worded as Interpolator.guard words them
-        near = np.flatnonzero(status == NEAR) if not interp.calibrated else []
-        if len(near):
-            more = f" and {len(near) - 1} more" if len(near) > 1 else ""
-            warn(f"{_describe(params[near[0]], interp.axes)}{more}: beyond the populated grid (within one step of "
-                 f"it); linear interpolation could not have been done here")
-        if len(far):
-            warn(f"{len(far)} model(s) extrapolated more than one grid step beyond the grid: treat with caution")
-    return status
 
 
 def _predicted_chunks(interp, job: Batch, fmt: str, skip_invalid: bool, warn, options: dict, status, size: int):

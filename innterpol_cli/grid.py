@@ -18,6 +18,7 @@ import numpy as np
 
 from formats import Atmosphere, FormatError, InnterpolError, identify
 from formats import read as read_models
+from formats.atlas9 import SNAP_TOLERANCE, STANDARD_LOG_TAU
 
 from .encoding import Channel
 
@@ -56,7 +57,7 @@ ATLAS9 = Family(
         Channel("sound_speed", "asinh", 1.0e5, zero_floor=True),
     ),
     "atlas9",
-    tuple(-6.875 + 0.125 * np.arange(72)),
+    tuple(STANDARD_LOG_TAU),
 )
 
 MARCS_PARTIAL_PRESSURES = (
@@ -265,7 +266,6 @@ def build_grid(models: list[Atmosphere], family: Family, report: list[str] | Non
 #: it, integrating ABROSS over RHOX (ATLAS9 writes no tau) is inaccurate for cool models
 #: (up to 1 dex at the top of 3500 K models that sit on the scale at depth).
 _DEEP_LOG_TAU = -2.0
-_ON_SCALE = 0.06  # dex, the ATLAS9 reader's own snapping tolerance
 
 
 def _model_depths(model: Atmosphere, family: Family, log_tau: np.ndarray) -> tuple[np.ndarray | None, str]:
@@ -294,9 +294,9 @@ def _model_depths(model: Atmosphere, family: Family, log_tau: np.ndarray) -> tup
         deep = log_tau >= _DEEP_LOG_TAU
         if np.max(np.abs(offset)) <= 1e-6:
             return log_tau, ""
-        if np.max(np.abs(offset[deep])) < _ON_SCALE:
+        if np.max(np.abs(offset[deep])) < SNAP_TOLERANCE:
             return log_tau, f"on the standard scale in the deep layers, {np.max(np.abs(offset)):.2f} dex off at the top"
-        if np.ptp(offset) < _ON_SCALE and np.all(np.diff(tau) > 0):
+        if np.ptp(offset) < SNAP_TOLERANCE and np.all(np.diff(tau) > 0):
             return tau, f"depth scale shifted by {np.median(offset):+.3f} dex: resampled onto the standard scale"
     if np.all(np.isfinite(tau)) and np.all(np.diff(tau) > 0):
         return tau, "off the common depth scale: resampled onto it"

@@ -242,6 +242,13 @@ class Blend:
             self._model[new] = self._net.values[keys] + self.residuals(new)
             self._model_done[new] = True
 
+    def grid_models(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """The grid models (R, F) of node rows ``rows`` (every node by default) in the blended
+        channels' standard units, as the blend uses them."""
+        rows = np.arange(len(self._rows)) if rows is None else np.asarray(rows, dtype=np.intp)
+        self._models(rows)
+        return self._model[rows]
+
     def _nonzero_nodes(self) -> np.ndarray:
         """(nodes + 1, Z * D) True where a node's zero-floor channel is not zero (a last row of False)."""
         if self._nonzero is None:

@@ -14,44 +14,55 @@ imported.  Every call passes the coverage guard (see :meth:`Interpolator.coverag
 from __future__ import annotations
 
 import functools
-import math
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from formats.errors import InnterpolError
-from formats.model import PLANE_PARALLEL, SPHERICAL, Atmosphere, opacity_from_log_tau
+from formats.model import Atmosphere
 
-from . import __version__, engine
+from . import engine
+from .assemble import Assembler
+from .coverage import (
+    AXES,
+    INSIDE,
+    MAX_SIGMA,
+    NEAR,
+    OUTSIDE,
+    Coverage,
+    Guard,
+    OutOfGridError,
+    ParameterError,
+    check_parameters,
+    parameters,
+)
 from .encoding import Channel, ParamScaling, learned_to_standard
 from .hybrid import Blend, Signals
+from .shipped import SHIPPED, resolve
 from .stencil import NodeSet
 from .uncertainty import Calibration
 from .weightsfile import WeightsError
 from .weightsfile import load as load_weights
 
-#: Shipped weights by grid name (and alias).
-SHIPPED = {
-    "atlas9": "atlas9-ck04.npz",
-    "atlas9-ck04": "atlas9-ck04.npz",
-    "marcs": "marcs-sdss.npz",
-    "marcs-sdss": "marcs-sdss.npz",
-}
-
-INSIDE, NEAR, OUTSIDE = 0, 1, 2
-#: Default threshold (percent) of sigma(T) above which a prediction is warned about.
-MAX_SIGMA = 1.0
-G_CGS = 6.67430e-8  # cm3 g-1 s-2 (CODATA 2018)
-M_SUN = 1.98841e33  # g (IAU 2015 nominal GM_sun / G)
-
+__all__ = ["AXES", "INSIDE", "MAX_SIGMA", "NEAR", "OUTSIDE", "SHIPPED", "Coverage", "Interpolator", "OutOfGridError",
+           "ParameterError", "check_parameters", "load", "resolve"]
 
 #: Points blended per chunk (see :meth:`Interpolator._predict`).
 BLEND_CHUNK = 64
 
 
 _BLAS = threading.local()
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries, found once: finding them reads
+    /proc/self/maps, about 1 ms, more than a whole one-model prediction's arithmetic."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
 
 
 def _one_blas_thread_method(method):
@@ -67,51 +78,17 @@ def _one_blas_thread_method(method):
     def wrapper(self, *args, **kwargs):
         if getattr(_BLAS, "active", False):
             return method(self, *args, **kwargs)
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - a dependency, but the answers do not depend on it
+        controller = _blas_controller()
+        if controller is None:  # pragma: no cover - a dependency, but the answers do not depend on it
             return method(self, *args, **kwargs)
         _BLAS.active = True
         try:
-            with threadpool_limits(limits=1, user_api="blas"):
+            with controller.limit(limits=1, user_api="blas"):
                 return method(self, *args, **kwargs)
         finally:
             _BLAS.active = False
 
     return wrapper
-
-
-class OutOfGridError(InnterpolError):
-    """Parameters lie farther than one grid step from every populated node."""
-
-
-class ParameterError(InnterpolError):
-    """Parameters that no grid can take (non-numeric, non-finite, Teff <= 0, an axis the grid lacks)."""
-
-
-def resolve(grid: str) -> Path:
-    """The weights file for a grid name, or a path to a weights file."""
-    key = grid.lower()
-    if key in SHIPPED:
-        from importlib.resources import files
-
-        path = Path(str(files("innterpol_cli.weights").joinpath(SHIPPED[key])))
-        if not path.is_file():
-            raise WeightsError(
-                f"the shipped weights for {grid!r} are missing ({SHIPPED[key]}): reinstall innterpol, or train them "
-                f"with `innterpol train --grid {key} GRID-FILES -o {SHIPPED[key]}`"
-            )
-        return path
-    if key == "phoenix" or key.startswith("phoenix"):
-        raise WeightsError(
-            "no PHOENIX weights ship with innterpol (there is no PHOENIX grid to train them on here); train your own "
-            "with `innterpol train --grid phoenix DIR-OF-ATMOS-FITS -o phoenix.npz`, then use `--grid phoenix.npz`"
-        )
-    path = Path(grid)
-    if path.is_file():
-        return path
-    known = ", ".join(sorted({k.split("-")[0] for k in SHIPPED}))
-    raise WeightsError(f"unknown grid {grid!r}: use one of {known}, or a path to a weights file")
 
 
 _CACHE: dict[str, Interpolator] = {}
@@ -123,12 +100,6 @@ def load(grid: str) -> Interpolator:
     if key not in _CACHE:
         _CACHE[key] = Interpolator(load_weights(path))
     return _CACHE[key]
-
-
-@dataclass
-class Coverage:
-    status: np.ndarray  # INSIDE, NEAR or OUTSIDE per row
-    nearest: np.ndarray  # (N, P) nearest populated node per row
 
 
 class Interpolator:
@@ -153,108 +124,34 @@ class Interpolator:
         arrays = weights.arrays or {}
         self.hybrid = "residual/nodes" in arrays
         self.blend = Blend(arrays, self._standard_network, len(self.log_tau)) if self.hybrid else None
-        self._node_steps = np.stack([self._local_step(j, self.nodes[:, j]) for j in range(len(self.axes))], axis=1)
+        self._guard: Guard | None = None
+        self.assembler = Assembler(meta, Path(weights.path).name)
 
     # ------------------------------------------------------------------ parameters and coverage
-    def parameters(self, **given) -> np.ndarray:
-        """Parameter rows (N, P) from keyword arrays; absent axes default to 0, unknown axes are errors."""
-        known = set(self.axes)
-        for key, value in given.items():
-            if value is None:
-                continue
-            if key not in ("teff", "logg", "mh", "am", "cm"):
-                raise ParameterError(f"unknown parameter {key!r}")
-            if key not in known:
-                default_zero = np.all(np.asarray(value, dtype=float) == 0) if _numeric(value) else False
-                if not default_zero:
-                    raise ParameterError(f"the {self.name} grid has no {_LABELS[key]} axis (its axes: {', '.join(_LABELS[a] for a in self.axes)})")
-        for required in ("teff", "logg"):
-            if given.get(required) is None:
-                raise ParameterError(f"{_LABELS[required]} is required")
-        columns = []
-        for axis in self.axes:
-            value = given.get(axis)
-            try:
-                arr = np.atleast_1d(np.asarray(0.0 if value is None else value, dtype=float))
-            except (TypeError, ValueError):
-                raise ParameterError(f"{_LABELS[axis]} must be numeric, not {value!r}") from None
-            columns.append(arr)
-        n = max(len(c) for c in columns)
-        try:
-            params = np.stack([np.broadcast_to(c, (n,)) for c in columns], axis=1).astype(float)
-        except ValueError:
-            raise ParameterError("parameter arrays have different lengths") from None
-        check_parameters(params, self.axes)
-        return params
+    @property
+    def coverage_guard(self) -> Guard:
+        """The :class:`~innterpol_cli.coverage.Guard` of these weights (made anew if their
+        calibration changed, as ``train --calibrate-only`` changes it)."""
+        if self._guard is None or (self._guard.calibrated, self._guard.guard_z) != (self.calibrated, self.guard_z):
+            self._guard = Guard(self.nodes, self.axes, self.name, self.calibrated, self.guard_z, self.cells)
+        return self._guard
 
-    def _local_step(self, j: int, values: np.ndarray) -> np.ndarray:
-        grid = self.axis_values[j]
-        if len(grid) < 2:
-            return np.zeros(len(values))
-        gaps = np.diff(grid)
-        k = np.clip(np.searchsorted(grid, values), 0, len(grid) - 1)
-        left = np.where(k > 0, gaps[np.clip(k - 1, 0, len(gaps) - 1)], gaps[0])
-        right = np.where(k < len(gaps), gaps[np.clip(k, 0, len(gaps) - 1)], gaps[-1])
-        return np.maximum(left, right)
+    def parameters(self, **given) -> np.ndarray:
+        """Parameter rows (N, P) from keyword arrays (:func:`innterpol_cli.coverage.parameters`)."""
+        return parameters(self.axes, self.name, **given)
 
     def coverage(self, params: np.ndarray) -> Coverage:
-        """INSIDE where every corner of the enclosing grid cell is a populated node (linear
-        interpolation is possible); NEAR within one grid step of a populated node on every axis
-        (the hybrid fills absent corners in from the network); else OUTSIDE.  ``nearest`` is the
-        closest populated node in grid-step units (for rows INSIDE, the point itself)."""
-        params = np.atleast_2d(np.asarray(params, dtype=float))
-        with np.errstate(over="ignore", invalid="ignore"):  # absurd values (1e200) are simply outside
-            inside = self.cells.stencils(params).found
-        status = np.where(inside, INSIDE, OUTSIDE)
-        steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
-        # Inside the populated grid a point is its own reference; the nearest node is only
-        # searched for the others (it is what the messages about them name), in grid-step units,
-        # from the point moved onto the grid's bounding box (a far-off value, --mh 5 or --teff 1,
-        # is nearest the box's face; differences, not expanded squares, so 1e200 stays exact).
-        nearest = params.copy()
-        outside = np.where(~inside)[0]
-        lo, hi = self.nodes.min(axis=0), self.nodes.max(axis=0)
-        chunk = max(1, 2_000_000 // max(self.nodes.size, 1))
-        for start in range(0, len(outside), chunk):
-            rows = outside[start: start + chunk]
-            q = np.clip(np.nan_to_num(params[rows], nan=0.0), lo, hi)
-            dist2 = np.sum(((q[:, None, :] - self.nodes[None]) / steps) ** 2, axis=2)
-            nearest[rows] = self.nodes[np.argmin(dist2, axis=1)]
-        reach = (1.0 + 1e-9) * steps
-        rest = np.where(~inside)[0]
-        chunk = max(1, 2_000_000 // max(self.nodes.size, 1))
-        for start in range(0, len(rest), chunk):
-            rows = rest[start: start + chunk]
-            close = np.all(np.abs(params[rows, None, :] - self.nodes[None]) <= reach, axis=2).any(axis=1)
-            status[rows[close]] = NEAR
-        return Coverage(status, nearest)
+        """The coverage of every row (:meth:`innterpol_cli.coverage.Guard.coverage`)."""
+        return self.coverage_guard.coverage(params)
 
     def guard(self, params: np.ndarray, extrapolate: bool = False, warn=None) -> np.ndarray:
-        """Coverage statuses; raises OutOfGridError for rows outside unless ``extrapolate``.
+        """Coverage statuses; OutOfGridError for a row outside unless ``extrapolate``
+        (:meth:`innterpol_cli.coverage.Guard.guard`)."""
+        return self.coverage_guard.guard(params, extrapolate, warn)
 
-        With calibrated weights, points in or near the populated grid are predicted silently
-        here: :meth:`warn_uncertain` speaks for them once their uncertainty is known.  Weights
-        without a calibration warn about every point beyond the populated grid (NEAR)."""
-        cov = self.coverage(params)
-        far = np.where(cov.status == OUTSIDE)[0]
-        if len(far) and not extrapolate:
-            i = far[0]
-            where = f"row {i + 1}: " if len(params) > 1 else ""
-            raise OutOfGridError(
-                f"{where}{_describe(params[i], self.axes)} is outside the {self.name} grid (more than one grid step from "
-                f"any populated node); nearest populated node: {_describe(cov.nearest[i], self.axes)}; "
-                f"pass --extrapolate to predict anyway"
-            )
-        if warn:
-            near = np.where(cov.status == NEAR)[0] if not self.calibrated else []
-            if len(near):
-                first = _describe(params[near[0]], self.axes)
-                more = f" and {len(near) - 1} more" if len(near) > 1 else ""
-                warn(f"{first}{more}: beyond the populated grid (within one step of it); linear interpolation could "
-                     f"not have been done here")
-            if len(far):
-                warn(f"{len(far)} model(s) extrapolated more than one grid step beyond the grid: treat with caution")
-        return cov.status
+    def drop_outside(self, params: np.ndarray, rows, source: str) -> tuple[np.ndarray, list[str]]:
+        """Which rows are within reach, and a message per row that is not (``--skip-invalid``)."""
+        return self.coverage_guard.drop_outside(params, rows, source)
 
     # --------------------------------------------------------------------------- prediction
     @_one_blas_thread_method
@@ -295,7 +192,7 @@ class Interpolator:
 
     def _learned(self, params: np.ndarray, exact: bool = False) -> np.ndarray:
         """The network in learned units (N, C, D)."""
-        return self.network(params, exact) * self.weights.scale[None, :, None] + self.weights.mean[None]
+        return self.weights.profile_scaling.denormalise(self.network(params, exact))
 
     def _standard_network(self, params: np.ndarray) -> np.ndarray:
         """The network's hybrid channels in standard units, flattened (N, F), at lattice points: in
@@ -309,7 +206,7 @@ class Interpolator:
             return self.network(np.atleast_2d(np.asarray(params, dtype=float)))
         physical = self.predict_physical(params)
         learned = np.stack([ch.forward(physical[:, c]) for c, ch in enumerate(self.codec)], axis=1)
-        return (learned - self.weights.mean[None]) / self.weights.scale[None, :, None]
+        return self.weights.profile_scaling.normalise(learned)
 
     @_one_blas_thread_method
     def predict_physical(self, params: np.ndarray, hybrid: bool = True, widen: int | None = None) -> np.ndarray:
@@ -431,8 +328,9 @@ class Interpolator:
         sigma = self.sigma(params, y, signals)
         out = self.complete({ch.name: y[:, c] for c, ch in enumerate(self.codec)}, len(params))
         if warn:
-            self.warn_uncertain(params, out["temperature"], sigma[:, self._channel("temperature")], signals,
-                                status, max_sigma, warn)
+            few_nodes = ~signals.found | (signals.missing > 0)
+            self.coverage_guard.warn_uncertain(params, self.log_tau, out["temperature"],
+                                               sigma[:, self._channel("temperature")], few_nodes, status, max_sigma, warn)
         if uncertainty:
             out.update({f"{ch.name}_sigma": sigma[:, c] for c, ch in enumerate(self.codec)})
         return out
@@ -451,63 +349,15 @@ class Interpolator:
     @staticmethod
     def peak_sigma_t(sigma_t: np.ndarray, temperature: np.ndarray) -> np.ndarray:
         """Each model's largest sigma(T) over depth, in percent."""
-        return 100.0 * np.max(sigma_t / temperature, axis=1)
+        return Guard.peak_sigma_t(sigma_t, temperature)
 
     def warns(self, peak_sigma_t: np.ndarray, max_sigma: float) -> np.ndarray:
         """Whether the guard warns about models of these largest sigma(T) (percent) at ``max_sigma``."""
-        return self.guard_z * np.asarray(peak_sigma_t) > max_sigma
-
-    def warn_uncertain(self, params: np.ndarray, temperature: np.ndarray, sigma_t: np.ndarray, signals: Signals,
-                       status: np.ndarray | None, max_sigma: float, warn) -> None:
-        """One warning naming the first model whose sigma(T) exceeds ``max_sigma`` percent at some
-        depth: how large, where in depth, where in the grid and why; and how many more do."""
-        relative = 100.0 * sigma_t / temperature
-        over = np.where(self.warns(relative.max(axis=1), max_sigma))[0]
-        if not len(over):
-            return
-        i = over[0]
-        high = np.where(self.guard_z * relative[i] > max_sigma)[0]
-        lo, hi = self.log_tau[high[0]], self.log_tau[high[-1]]
-        if high[-1] == len(self.log_tau) - 1 and high[0] > 0:
-            depths = f"at log tau > {lo:.1f}"
-        elif high[0] == 0 and high[-1] < len(self.log_tau) - 1:
-            depths = f"at log tau < {hi:.1f}"
-        elif high[0] == 0:
-            depths = "everywhere"
-        else:
-            depths = f"at log tau {lo:.1f} to {hi:.1f}"
-        if status is not None and status[i] == OUTSIDE:
-            why = "extrapolated beyond the grid"
-        elif not signals.found[i] or signals.missing[i] > 0:
-            why = "few nodes nearby"
-        else:
-            why = "the grid changes steeply here"
-        where = f"row {i + 1}: " if len(params) > 1 else ""
-        z = self.guard_z
-        more = f"; {len(over) - 1} more such model(s)" if len(over) > 1 else ""
-        peak = int(np.argmax(relative[i]))
-        warn(f"{where}{_describe(params[i], self.axes)}: sigma(T) up to {relative[i, peak]:.2g}% at log tau "
-             f"{self.log_tau[peak]:.1f} ({z:g} sigma above {max_sigma:g}% {depths}): {self.region(params[i])}, {why}{more}")
+        return self.coverage_guard.warns(peak_sigma_t, max_sigma)
 
     def region(self, row: np.ndarray) -> str:
         """Where a point lies in the grid, in words: "hot low-gravity corner", "metal-poor edge"."""
-        words = []
-        for j, axis in enumerate(self.axes):
-            if axis not in _REGION_WORDS:
-                continue
-            values = self.axis_values[j]
-            x, lo, hi = row[j], values[0], values[-1]
-            if axis == "teff":
-                x, lo, hi = np.log10(max(x, 1.0)), np.log10(lo), np.log10(hi)
-            fraction = (x - lo) / (hi - lo) if hi > lo else 0.5
-            low, high = _REGION_WORDS[axis]
-            if fraction < 0.25:
-                words.append(low)
-            elif fraction > 0.75:
-                words.append(high)
-        if not words:
-            return "inside the grid"
-        return " ".join(words) + (" corner" if len(words) > 1 else " edge")
+        return self.coverage_guard.region(row)
 
     @_one_blas_thread_method
     def atmospheres(self, params: np.ndarray | None = None, *, extrapolate: bool = False, warn=None,
@@ -522,7 +372,8 @@ class Interpolator:
         if status is None:
             status = self.guard(params, extrapolate, warn)
         arrays = self._arrays(params, status, warn, True, self.calibrated, max_sigma)
-        models = [self.assemble(params[i], {k: v[i] for k, v in arrays.items()}, status[i]) for i in range(len(params))]
+        models = [self.assembler.atmosphere(params[i], {k: v[i] for k, v in arrays.items()}, status[i])
+                  for i in range(len(params))]
         log_pradk = self.blend.scalar("pradk", params) if self.blend is not None else None
         if log_pradk is not None:  # the grid's own PRADK, interpolated; elsewhere the writer derives it from Teff
             for model, value in zip(models, log_pradk):
@@ -534,120 +385,5 @@ class Interpolator:
         return self.atmospheres(**given)[0]
 
     def complete(self, out: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
-        """Predicted channels (N, D) of ``n`` models plus what the family derives from them:
-        the depth scale, ATLAS9's ABROSS, MARCS's zero turbulent pressure."""
-        depth_layer = self.meta.get("depth_layer", "log_tau_ross")
-        out[depth_layer] = np.broadcast_to(self.log_tau, (n, len(self.log_tau))).copy()
-        if self.family == "atlas9":
-            # ABROSS = d tau / d RHOX on the fixed tau scale (derived, not predicted).
-            out["rosseland_opacity"] = opacity_from_log_tau(out["column_mass"], self.log_tau)
-        if self.family == "marcs":
-            out["turbulent_pressure"] = np.zeros_like(out["temperature"])  # zero in every model of the grid
-        return out
-
-    def assemble(self, row: np.ndarray, arrays: dict[str, np.ndarray], status: int) -> Atmosphere:
-        """One :class:`formats.Atmosphere` from a parameter row, its completed arrays (D,) and its
-        coverage status: geometry, microturbulence, scaled abundances and provenance."""
-        p = dict(zip(self.axes, map(float, row)))
-        teff, logg = p["teff"], p["logg"]
-        mh, am, cm = p.get("mh", 0.0), p.get("am", 0.0), p.get("cm", 0.0)
-        fixed = self.meta.get("fixed", {})
-        geometry, mass, radius = PLANE_PARALLEL, None, None
-        if "spherical_max_logg" in fixed:
-            # Spherical up to the grid's last spherical log g (3.0), plane-parallel from its first
-            # plane-parallel one (3.5); in between, the midpoint (3.25) decides.
-            cut = 0.5 * (fixed["spherical_max_logg"] + fixed["plane_parallel_min_logg"])
-            if logg < cut:
-                geometry, mass = SPHERICAL, fixed.get("mass", 1.0)
-                radius = math.sqrt(G_CGS * mass * M_SUN / 10.0**logg)
-        vmic_table = fixed.get("vmic_by_geometry") or {}
-        vmic = vmic_table.get(geometry) or (fixed.get("vmic") or [2.0])[0]
-        layers = {k: v for k, v in arrays.items() if not k.startswith("pp:") and not k.endswith("_sigma")}
-        partial = {}
-        if any(k.startswith("pp:") for k in arrays):
-            partial["lgPgas"] = np.log10(arrays["gas_pressure"])
-            partial.update({k[3:]: v for k, v in arrays.items() if k.startswith("pp:") and not k.endswith("_sigma")})
-        if self.family == "atlas9":
-            layers["microturbulence"] = np.full(len(self.log_tau), vmic * 1e5)
-        reference = self.meta.get("reference", {})
-        abundances = _scaled(reference, mh, am)
-        label = {INSIDE: "interpolated", NEAR: "interpolated (cell not fully populated)",
-                 OUTSIDE: "EXTRAPOLATED (beyond one grid step)"}[int(status)]
-        weights_name = Path(self.weights.path).name
-        note = f"innterpol {__version__} {label} with {weights_name}"
-        extra = dict(reference.get("extra", {}))
-        # The reference model's H and He number fractions, X, Y, Z, abundance scale and PRADK
-        # belong to its own parameters: the writers derive this model's from its abundances and Teff.
-        for key in ("kurucz_h_he", "marcs_xyz", "abundance_scale", "pradk", "marcs_name"):
-            extra.pop(key, None)
-        extra["innterpol"] = note
-        sigma = {k[:-6]: v for k, v in arrays.items() if k.endswith("_sigma") and k[:-6] in layers}
-        summary = ""
-        if "temperature" in sigma:
-            relative = 100.0 * sigma["temperature"] / arrays["temperature"]
-            k = int(np.argmax(relative))
-            extra["sigma_t_max_percent"] = float(relative[k])
-            summary = f"max sigma(T) {relative[k]:.2g}% at log tau {self.log_tau[k]:.1f}"
-            extra["sigma_summary"] = summary
-        short = "EXTRAPOLATED" if int(status) == OUTSIDE else ""
-        # VTURB= and L/H= as in the CK04 titles: PySME's KrzFile takes the microturbulence
-        # from this line (without it, vturb = 0).
-        # [M/H] to 0.01 dex, so that readers (innterpol's, PySME's) get back what was predicted.
-        # The uncertainty summary goes here too: a deck has no other free-text line.
-        start = f"TITLE  [{mh:+.2f}{'a' if am >= 0.2 else ''}] VTURB={vmic:g}  L/H=1.25 innterpol"
-        texts = (summary, summary.replace("max ", "")) if summary else ()
-        titles = [" ".join(filter(None, (start, version, short, text))) for version in (__version__, "") for text in texts]
-        titles.append(f"{start} {__version__} {short or 'interpolated'} {weights_name}"[:80])
-        extra["atlas9_title"] = next(t for t in titles if len(t) <= 80)
-        # Line 1 of a MARCS file is the model's MARCS name, which the writer builds (Turbospectrum
-        # takes a line 1 not starting with 's' or 'p' for another format); the note goes on line 2.
-        extra["marcs_teff_comment"] = f" {note}" + (f"; {summary}" if summary else "")
-        extra["status"] = label
-        return Atmosphere(teff=teff, logg=logg, mh=mh, am=am, cm=cm, vmic=vmic, geometry=geometry, mass=mass,
-                          radius=radius, abundances=abundances, layers=layers, partial_pressures=partial, extra=extra,
-                          source=f"innterpol:{weights_name}", uncertainty=sigma)
-
-
-def _scaled(reference: dict, mh: float, am: float) -> np.ndarray:
-    from formats.model import ALPHA_ELEMENTS, scaled_abundances
-
-    if not reference.get("abundances"):
-        return scaled_abundances(mh, am)
-    eps = np.array(reference["abundances"], dtype=float)
-    present = eps > -20
-    eps[2:] = np.where(present[2:], eps[2:] + mh, eps[2:])
-    for z in ALPHA_ELEMENTS:
-        if z - 1 < len(eps) and present[z - 1]:
-            eps[z - 1] += am - reference.get("abundances_am", 0.0)
-    return eps
-
-
-_REGION_WORDS = {"teff": ("cool", "hot"), "logg": ("low-gravity", "high-gravity"), "mh": ("metal-poor", "metal-rich")}
-_LABELS = {"teff": "Teff", "logg": "log g", "mh": "[M/H]", "am": "[alpha/M]", "cm": "[C/M]"}
-
-
-def _numeric(value) -> bool:
-    try:
-        np.asarray(value, dtype=float)
-        return True
-    except (TypeError, ValueError):
-        return False
-
-
-def _describe(row, axes) -> str:
-    return " ".join(f"{_LABELS[a]}={v:g}" for a, v in zip(axes, row))
-
-
-def check_parameters(params: np.ndarray, axes) -> None:
-    """Non-finite values and Teff <= 0 are errors, naming the row."""
-    bad = ~np.isfinite(params)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        where = f"row {i + 1}: " if len(params) > 1 else ""
-        raise ParameterError(f"{where}{_LABELS[axes[j]]} is not finite ({params[i, j]})")
-    if "teff" in axes:
-        j = list(axes).index("teff")
-        low = np.where(params[:, j] <= 0)[0]
-        if len(low):
-            where = f"row {low[0] + 1}: " if len(params) > 1 else ""
-            raise ParameterError(f"{where}Teff must be positive, not {params[low[0], j]:g}")
+        """Predicted channels (N, D) plus what the family derives (:meth:`Assembler.complete`)."""
+        return self.assembler.complete(out, n)

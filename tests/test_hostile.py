@@ -64,7 +64,7 @@ def test_force_writes_into_a_character_device_and_never_replaces_it(command, tmp
 
 # ------------------------------------------------------- a batch and a single file exclude each other
 def test_single_file_refused_while_a_batch_writes_its_directory(tmp_path):
-    from formats.textio import output_lock
+    from formats.transaction import output_lock
 
     shipped_grid("atlas9")
     target = tmp_path / "e"
@@ -75,7 +75,7 @@ def test_single_file_refused_while_a_batch_writes_its_directory(tmp_path):
 
 
 def test_batch_refused_while_a_single_file_of_it_is_written(tmp_path):
-    from formats.textio import output_lock
+    from formats.transaction import output_lock
 
     shipped_grid("atlas9")
     target = tmp_path / "e"
@@ -379,7 +379,8 @@ def test_resume_from_a_stage_boundary_checkpoint(shared, tmp_path):
     from it used to fail ("loaded state dict contains a parameter group that doesn't match")."""
     torch = pytest.importorskip("torch")
     from innterpol_cli.grid import FAMILIES, build_grid, read_grid_files
-    from innterpol_cli.train import TrainConfig, train
+    from innterpol_cli.train import train
+    from innterpol_cli.trainconfig import TrainConfig
 
     models, fmt, report = read_grid_files([shared / "grids/atlas9-ck04/ap00k2odfnew.dat"])
     grid = build_grid(models, FAMILIES[fmt], report)

@@ -82,7 +82,7 @@ def predict(
     interp = load(grid)
     fmt = _output_format(fmt, output, to_directory or to_stdout, interp.native_format)
     import formats
-    from formats.textio import output_lock
+    from formats.transaction import output_lock
 
     formats.get_format(fmt)  # an unknown name fails here, listing the known ones
     if to_directory:
@@ -106,13 +106,13 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
 
     from .. import batch
     from ..console import info, warn
+    from ..coverage import missing_axis
 
     if params is None:
         rows = [[_number(single[axis], axis) if single[axis] is not None else 0.0 for axis in interp.axes]]
         for key, value in single.items():
             if key not in interp.axes and value is not None and _number(value, key) != 0.0:
-                axes_text = ", ".join(batch.LABELS[a] for a in interp.axes)
-                raise batch.BatchError(f"--{key}: the {interp.name} grid has no {batch.LABELS[key]} axis (its axes: {axes_text})")
+                raise batch.BatchError(f"--{key}: {missing_axis(key, interp.axes, f'the {interp.name} grid')}")
         job = batch.Batch(np.array(rows, dtype=float), [1], None, "command line")
     else:
         source = "<stdin>" if params == "-" else params
@@ -129,18 +129,7 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
         )
 
     if skip_invalid and not extrapolate and len(job.rows):
-        from ..interpolate import OUTSIDE, _describe
-
-        coverage = batch.coverage(interp, job.params)
-        for i in np.where(coverage.status == OUTSIDE)[0]:
-            job.problems.append(
-                f"{job.source}, row {job.rows[i]}: outside the {interp.name} grid (nearest populated node: "
-                f"{_describe(coverage.nearest[i], interp.axes)})"
-            )
-        keep = coverage.status != OUTSIDE
-        job.params, job.rows = job.params[keep], [r for r, k in zip(job.rows, keep) if k]
-        if job.names is not None:
-            job.names = [n for n, k in zip(job.names, keep) if k]
+        job.drop(*interp.drop_outside(job.params, job.rows, job.source))
     if not len(job.rows):
         batch.report_skipped(job.problems, warn)
         raise batch.BatchError(f"{job.source}: no valid rows to predict")
