@@ -20,7 +20,7 @@ import pytest
 
 import formats
 from formats import fitstable
-from innterpol_cli import batch
+from innterpol_cli import batch, paramfile
 from innterpol_cli.interpolate import load
 
 from conftest import run_cli, shipped_grid
@@ -278,7 +278,7 @@ def test_chunks_are_predicted_as_they_are_written(atlas9, params, monkeypatch):
     calls = []
     real = type(interp).atmospheres
     monkeypatch.setattr(type(interp), "atmospheres", lambda self, p, **kw: calls.append(len(p)) or real(self, p, **kw))
-    job = batch.Batch(params.copy(), list(range(1, ROWS + 1)), None, "test")
+    job = paramfile.Batch(params.copy(), list(range(1, ROWS + 1)), None, "test")
     chunks = batch.predict_chunks(interp, job, "atlas9", False, False, chunk=SMALL_CHUNK)
     assert calls == []
     first = next(chunks)

@@ -34,26 +34,16 @@ def convert(
     from formats.errors import InnterpolError
 
     from ..console import warn
+    from ..target import hold, plan
 
-    if not target.strip():
-        raise InnterpolError("OUT is empty: give a file, '-' for stdout, or a directory ending in '/'")
-    to_directory = target != "-" and (target.endswith(("/", "\\")) or Path(target).is_dir())
+    out = plan(target, "OUT")
+    to_directory = out.directory
     fmt = to.lower() if to else (None if to_directory else formats.format_from_suffix(target))
     if fmt is None:
         hint = " (.mod is used by both ATLAS9 and MARCS)" if target.lower().endswith(".mod") else ""
         raise InnterpolError(f"cannot tell the output format of {target!r}{hint}: pass --to with one of {formats.known_formats()}")
     formats.get_format(fmt)  # unknown names fail here, listing the known ones
-    from formats.transaction import output_lock
-
-    from ..batch import check_writable_file
-
-    to_file = not to_directory and target != "-"
-    if to_file:
-        check_writable_file(target, force)  # a FIFO or character device is written into, never replaced
-    # Locked from here to the last write: a second run on the same output fails at once.
-    with output_lock(target, directory=to_directory, warn=warn):
-        if to_file:
-            check_writable_file(target, force)  # again, now that no other run can create it
+    with hold(out, force, warn):  # locked from here to the last write
         _convert(source, target, fmt, from_format, force, skip_invalid, to_directory)
 
 
@@ -63,9 +53,9 @@ def _convert(source: str, target: str, fmt: str, from_format: str | None, force:
     from formats import derive
     from formats.errors import InnterpolError
 
-    from ..batch import report_skipped
     from ..check import require_valid
     from ..console import info, warn
+    from ..paramfile import report_skipped
 
     models = formats.read(source, from_format.lower() if from_format else None)
     if not models:

@@ -59,40 +59,30 @@ def predict(
     innterpol predict --grid marcs --params stars.csv -o models/;
     innterpol predict --params stars.csv -o all.fits
     """
-    from pathlib import Path
 
-    from .. import batch
+    from .. import paramfile
     from ..console import warn  # both print plain text ("[M/H]" is not Rich markup)
     from ..interpolate import MAX_SIGMA, load
+    from ..target import hold, plan
 
     single = {"teff": teff, "logg": logg, "mh": mh, "am": am, "cm": cm}
     if params is not None and any(v is not None for v in single.values()):
         given = ", ".join(f"--{k}" for k, v in single.items() if v is not None)
-        raise batch.BatchError(f"give either --params or single-model parameters, not both ({given} with --params)")
+        raise paramfile.BatchError(f"give either --params or single-model parameters, not both ({given} with --params)")
     if params is None and (teff is None or logg is None):
-        raise batch.BatchError("give --teff and --logg (and optionally --mh, --am, --cm), or --params CSV")
+        raise paramfile.BatchError("give --teff and --logg (and optionally --mh, --am, --cm), or --params CSV")
 
-    if not output.strip():
-        raise batch.BatchError("-o/--output is empty: give a file, '-' for stdout, or a directory ending in '/'")
-    threshold = MAX_SIGMA if max_sigma is None else batch.parse_number(max_sigma, "--max-sigma")
+    target = plan(output)
+    threshold = MAX_SIGMA if max_sigma is None else paramfile.parse_number(max_sigma, "--max-sigma")
     if threshold <= 0:
-        raise batch.BatchError(f"--max-sigma: must be a positive percentage, not {max_sigma}")
-    to_stdout = output == "-"
-    to_directory = not to_stdout and (output.endswith(("/", "\\")) or Path(output).is_dir())
+        raise paramfile.BatchError(f"--max-sigma: must be a positive percentage, not {max_sigma}")
+    to_stdout, to_directory = target.stdout, target.directory
     interp = load(grid)
     fmt = _output_format(fmt, output, to_directory or to_stdout, interp.native_format)
     import formats
-    from formats.transaction import output_lock
 
     formats.get_format(fmt)  # an unknown name fails here, listing the known ones
-    if to_directory:
-        batch.check_writable_directory(output)
-    elif not to_stdout:
-        batch.check_writable_file(output, force)
-    # The output stays locked from here to the last write: a second run on it fails at once.
-    with output_lock(output, directory=to_directory, warn=warn):
-        if not to_directory and not to_stdout:
-            batch.check_writable_file(output, force)  # again, now that no other run can create it
+    with hold(target, force, warn):  # locked from here to the last write
         _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid, threshold)
 
 
@@ -104,7 +94,7 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
 
     import formats
 
-    from .. import batch
+    from .. import batch, paramfile
     from ..console import info, warn
     from ..coverage import missing_axis
 
@@ -112,18 +102,18 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
         rows = [[_number(single[axis], axis) if single[axis] is not None else 0.0 for axis in interp.axes]]
         for key, value in single.items():
             if key not in interp.axes and value is not None and _number(value, key) != 0.0:
-                raise batch.BatchError(f"--{key}: {missing_axis(key, interp.axes, f'the {interp.name} grid')}")
-        job = batch.Batch(np.array(rows, dtype=float), [1], None, "command line")
+                raise paramfile.BatchError(f"--{key}: {missing_axis(key, interp.axes, f'the {interp.name} grid')}")
+        job = paramfile.Batch(np.array(rows, dtype=float), [1], None, "command line")
     else:
         source = "<stdin>" if params == "-" else params
-        job = batch.parse_csv(batch.read_text(params), interp.axes, source, skip_invalid, f"the {interp.name} grid")
+        job = paramfile.parse_csv(paramfile.read_text(params), interp.axes, source, skip_invalid, f"the {interp.name} grid")
         if job.ignored_columns:
             warn(f"{source}: ignoring column(s) {', '.join(job.ignored_columns)}")
 
     many = len(job.rows) > 1
     if many and not to_directory and not formats.is_multi_model(fmt):
         where = "stdout" if to_stdout else output
-        raise batch.BatchError(
+        raise paramfile.BatchError(
             f"{len(job.rows)} models cannot go into one {fmt} file ({where}): a {fmt} file holds one model; "
             f"write to a directory (-o DIR/) or use --format atlas9 (concatenated decks) or fits (one table)"
         )
@@ -131,8 +121,8 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
     if skip_invalid and not extrapolate and len(job.rows):
         job.drop(*interp.drop_outside(job.params, job.rows, job.source))
     if not len(job.rows):
-        batch.report_skipped(job.problems, warn)
-        raise batch.BatchError(f"{job.source}: no valid rows to predict")
+        paramfile.report_skipped(job.problems, warn)
+        raise paramfile.BatchError(f"{job.source}: no valid rows to predict")
 
     if to_directory and job.names is not None:  # every name is known: check them all before predicting
         formats.check_targets(output, batch.file_names(None, fmt, job.names, job.rows, job.source), force)
@@ -151,7 +141,7 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
         else:
             formats.write_chunks((_named(c, fmt) for c in tally.follow(chunks, advance)), output, fmt, **options)
             where = "stdout" if to_stdout else output
-    batch.report_skipped(job.problems, warn)
+    paramfile.report_skipped(job.problems, warn)
     skipped = f" ({len(job.problems)} bad row{'s' if len(job.problems) != 1 else ''} skipped)" if job.problems else ""
     info(f"wrote {tally.models} model{'s' if many else ''} as {fmt} to {where}{skipped}")
     sigmas = tally.peak_sigmas
@@ -170,7 +160,7 @@ def _named(chunk, fmt: str) -> list:
 
 
 def _number(text: str, key: str) -> float:
-    from ..batch import check_value, parse_number
+    from ..paramfile import check_value, parse_number
 
     value = parse_number(text, f"--{key}")
     check_value(key, value, f"--{key}")
