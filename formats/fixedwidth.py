@@ -4,6 +4,7 @@ would not fit."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
@@ -35,6 +36,7 @@ def parse_numbers(line: str, path: str, lineno: int, count: int | None = None) -
     return values
 
 
+@functools.lru_cache(maxsize=64)
 def _spec(spec: str) -> tuple[int, int, str]:
     """Width, precision and kind of a format spec such as ``"9.3E"`` or ``"8.1f"``."""
     width, _, rest = spec.partition(".")
@@ -95,6 +97,17 @@ def overflowing_fields(columns) -> list[tuple[str, int, float, int]]:
     return [wide[name] for name, _, _ in columns if name in wide]
 
 
+@functools.lru_cache(maxsize=64)
+def _row_template(specs: tuple[str, ...]) -> str:
+    return "".join(" %" + s for s in specs)
+
+
+@functools.lru_cache(maxsize=64)
+def _row_width(specs: tuple[str, ...]) -> int:
+    """The characters of a row of fields of ``specs``, each with its leading blank."""
+    return sum(1 + _spec(s)[0] for s in specs)
+
+
 def fixed_fields(values, specs, names, depth: int | None = None) -> str:
     """The values as blank-separated fixed-width fields: each is one blank and ``format(v, spec)``.
 
@@ -102,9 +115,15 @@ def fixed_fields(values, specs, names, depth: int | None = None) -> str:
     value would take more than its width (a negative sign or a three-digit exponent in an E field,
     too many digits in an F field, NaN): the row would then lose its fixed columns.
     """
+    specs = tuple(specs)
+    # One %-formatting of the whole row (what format() gives each value, in one call); the field
+    # by field path below only when the row is not exactly as wide as its fields.
+    line = _row_template(specs) % tuple(values)
+    if len(line) == _row_width(specs) and "n" not in line:
+        return line
     parts = [" " + _format(v, s) for v, s in zip(values, specs)]
     line = "".join(parts)
-    if len(line) != sum(1 + _spec(s)[0] for s in specs) or "n" in line:
+    if len(line) != _row_width(specs) or "n" in line:
         for part, value, spec, name in zip(parts, values, specs, names):
             width = _spec(spec)[0]
             if len(part) != width + 1 or not math.isfinite(value):
