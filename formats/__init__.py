@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import atlas9, derive, fitstable, marcs, moog, phoenix
 from . import directory as dirs
-from .aswritten import AsWritten
+from .aswritten import AsWritten, model_of, text_of
 from .errors import FormatError, InnterpolError, MissingQuantityError
 from .model import LAYER_UNITS, PARAMETER_NAMES, Atmosphere
 from .registry import Format, Registry, TextFormat
@@ -110,23 +110,24 @@ def write(atmospheres, path, format: str, **options) -> None:
 
 
 def write_chunks(chunks, path, format: str, **options) -> None:
-    """Write every model of ``chunks`` (an iterable of lists of models) into the one file ``path``
+    """Write every model of ``chunks`` (an iterable of lists of models, or of their
+    :class:`AsWritten` views: then the text the check judged is written) into the one file ``path``
     ("-" is stdout) in ``format``, with one chunk in memory at a time, all or nothing: nothing
     reaches ``path`` before the last chunk is in, so that an exception from ``chunks`` (a model
     failing its check) or a kill leaves it as it was (:func:`formats.transaction.atomic_output`)."""
     fmt = get_format(format)
     if fmt.write_chunks is not None:
-        fmt.write_chunks(chunks, path, **options)
+        fmt.write_chunks(([model_of(m) for m in models] for models in chunks), path, **options)
         return
     if not isinstance(fmt, TextFormat) or options or not fmt.multi_model:
-        fmt.write([m for models in chunks for m in models], path, **options)
+        fmt.write([model_of(m) for models in chunks for m in models], path, **options)
         return
     from .transaction import atomic_output
 
     # As the text writers write many models: their decks one after the other.
     with atomic_output(path) as handle:
         for models in chunks:
-            handle.write("".join(fmt.format_model(atm) for atm in models))
+            handle.write("".join(text_of(atm, fmt) for atm in models))
 
 
 def is_multi_model(format: str) -> bool:

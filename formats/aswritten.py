@@ -50,3 +50,16 @@ class AsWritten:
         if not self.has_fields:
             return None
         return self.format.field_overflows(self.atmosphere, self.layers)
+
+
+def model_of(item) -> Atmosphere:
+    """The atmosphere of a model or of its :class:`AsWritten` view (what the writers take)."""
+    return item.atmosphere if isinstance(item, AsWritten) else item
+
+
+def text_of(item, fmt: TextFormat) -> str:
+    """One model's text in ``fmt``: the text its check judged, when it comes as an
+    :class:`AsWritten` view of that format (formatted once), else formatted now."""
+    if isinstance(item, AsWritten) and item.format is fmt:
+        return item.text()
+    return fmt.format_model(model_of(item))

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from . import commit
+from .aswritten import model_of, text_of
 from .commit import crash_point
 from .errors import FormatError, OutputBusyError
 from .lockfiles import held_elsewhere
@@ -98,7 +99,7 @@ def _write_batch(chunks, directory: Path, fmt: Format, force: bool, progress, op
             if (chunk_names is None) != numbered.is_dir():
                 raise ValueError("either every chunk of a batch names its models or none does")
             if chunk_names is None:
-                parameters.append(np.array([[getattr(m, f) for f in NAME_FIELDS] for m in models], dtype=float))
+                parameters.append(np.array([[getattr(model_of(m), f) for f in NAME_FIELDS] for m in models], dtype=float))
             else:
                 check_targets(directory, chunk_names, force)  # fail early; again for them all below
                 names += chunk_names
@@ -109,9 +110,9 @@ def _write_batch(chunks, directory: Path, fmt: Format, force: bool, progress, op
                     # Text formats: the staging folder already makes the batch atomic, so skip the
                     # per-file temporary that fmt.write would add (half the syscalls).
                     with open(path, "w", encoding="ascii", newline="\n") as handle:
-                        handle.write(fmt.format_model(atm))
+                        handle.write(text_of(atm, fmt))
                 else:
-                    fmt.write([atm], path, **options)
+                    fmt.write([model_of(atm)], path, **options)
                 count += 1
                 crash_point("stage")
                 if progress is not None:

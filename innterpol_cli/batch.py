@@ -14,17 +14,18 @@ import numpy as np
 from .paramfile import MAX_NAME_BYTES, Batch, BatchError
 
 
-def keep_valid(atmospheres: list, fmt: str, job: Batch, skip_invalid: bool = False) -> list:
+def keep_valid(atmospheres: list, fmt: str, job: Batch, skip_invalid: bool = False, written: list | None = None) -> list:
     """The predicted ``atmospheres`` that pass the physical-consistency check as ``fmt`` would write
     them; ``job`` keeps their rows and names.  A failing model is a CheckError naming its row and
-    test, or, with ``skip_invalid``, is dropped and listed in ``job.problems``."""
+    test, or, with ``skip_invalid``, is dropped and listed in ``job.problems``.  ``written``, a
+    list, gets their views as ``fmt`` writes them (see :func:`check.require_valid`)."""
     from .check import require_valid
 
     if len(atmospheres) == 1 and job.source == "command line":
         labels = [atmospheres[0].describe()]
     else:
         labels = [f"{job.source}, row {row} ({atm.describe()})" for row, atm in zip(job.rows, atmospheres)]
-    keep, problems = require_valid(atmospheres, fmt, labels, skip_invalid)
+    keep, problems = require_valid(atmospheres, fmt, labels, skip_invalid, written=written)
     if problems:
         job.problems += problems
         job.params, job.rows = job.params[keep], [job.rows[i] for i in keep]
@@ -48,6 +49,9 @@ class Chunk:
     params: np.ndarray
     rows: list[int]
     names: list[str] | None
+    #: The models as the format writes them (:class:`formats.AsWritten`, what the check judged):
+    #: what the writers take, so that each model is formatted once.
+    written: list
 
 
 def predict_chunks(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid: bool, warn=None,
@@ -77,14 +81,15 @@ def _predicted_chunks(interp, job: Batch, fmt: str, skip_invalid: bool, warn, op
                                         **options)
         if start == 0:
             formats.derived_quantities(models[0], fmt)  # MissingQuantityError, naming the quantity, before any writing
+        written: list = []
         try:
-            models = keep_valid(models, fmt, sub, skip_invalid)
+            models = keep_valid(models, fmt, sub, skip_invalid, written)
         except BatchError:  # with skip_invalid, every model of this chunk fails: the other chunks may pass
-            models = []
+            models, written = [], []
         job.problems += sub.problems
         if models:
             kept += len(models)
-            yield Chunk(models, sub.params, sub.rows, sub.names)
+            yield Chunk(models, sub.params, sub.rows, sub.names, written)
     if not kept:
         raise BatchError(f"{job.source}: no model passes the physical-consistency check (first: {job.problems[0]})")
 

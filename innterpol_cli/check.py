@@ -101,6 +101,9 @@ class Report:
     atmosphere: object
     failures: list[Failure] = field(default_factory=list)
     not_applicable: set[str] = field(default_factory=set)
+    #: The model as the format would write it (:func:`formats.as_written`), the view the tests
+    #: judged: handed to the writer, it writes that very text.  None without a format.
+    written: object = None
 
     @property
     def ok(self) -> bool:
@@ -156,6 +159,7 @@ def check(models, format: str | None = None) -> list[Report]:
                 if failure is not None:
                     reports[members[j]].failures.append(failure)
     for report, written in zip(reports, views):
+        report.written = written
         if not has_fields:
             report.not_applicable.add("fields")
             continue
@@ -185,12 +189,15 @@ def summary(reports) -> dict[str, tuple[int, int, int]]:
     return out
 
 
-def require_valid(models, format: str | None, labels, skip_invalid: bool = False) -> tuple[list[int], list[str]]:
+def require_valid(models, format: str | None, labels, skip_invalid: bool = False,
+                  written: list | None = None) -> tuple[list[int], list[str]]:
     """Check ``models`` before writing them as ``format``.
 
     Returns the indices of the models that pass and one line per model that fails (its label and
     its failed tests).  Without ``skip_invalid`` a failure raises CheckError naming the first
-    failing model and its test.
+    failing model and its test.  ``written``, a list, gets the passing models' views as the
+    format writes them (:class:`formats.AsWritten`): the writer takes them, and writes what was
+    judged, formatted once.
     """
     reports = check(models, format)
     labels = list(labels)
@@ -203,6 +210,8 @@ def require_valid(models, format: str | None, labels, skip_invalid: bool = False
             others = f"{len(failing) - 1} more of the {len(reports)} models fail too; " if len(failing) > 1 else ""
             more = f" ({others}--skip-invalid writes those that pass)"
         raise CheckError(f"{labels[first.index]}: fails the physical-consistency check ({first.describe()}); nothing written{more}")
+    if written is not None:
+        written += [r.written if r.written is not None else r.atmosphere for r in reports if r.ok]
     return [r.index for r in reports if r.ok], problems
 
 

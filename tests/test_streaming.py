@@ -161,12 +161,12 @@ def _fail_row(monkeypatch, row: int) -> None:
 
     real = check.require_valid
 
-    def require_valid(models, fmt, labels, skip_invalid=False):
+    def require_valid(models, fmt, labels, skip_invalid=False, written=None):
         labels = list(labels)
         for model, label in zip(models, labels):
             if f", row {row} (" in label:
                 model.layers["temperature"][5] = np.nan
-        return real(models, fmt, labels, skip_invalid)
+        return real(models, fmt, labels, skip_invalid, written)
 
     monkeypatch.setattr(check, "require_valid", require_valid)
 

@@ -134,7 +134,7 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
     tally = batch.Tally()
     with _progress(len(job.rows), "writing") as advance:
         if to_directory:
-            files = ((c.models, None if c.names is None else batch.file_names(None, fmt, c.names, c.rows, job.source))
+            files = ((c.written, None if c.names is None else batch.file_names(None, fmt, c.names, c.rows, job.source))
                      for c in tally.follow(chunks))
             written = formats.write_directory_chunks(files, output, fmt, force=force, progress=advance, warn=warn, **options)
             where = f"{len(written)} file{'s' if len(written) != 1 else ''} in {output}"
@@ -152,11 +152,13 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
 
 
 def _named(chunk, fmt: str) -> list:
-    """The models of a chunk; in one FITS table, the CSV's names go into its NAME column."""
+    """The models of a chunk as the writer takes them: the views the check judged (formatted once);
+    in one FITS table, the models themselves, the CSV's names in its NAME column."""
     if fmt == "fits" and chunk.names is not None:
         for atm, name in zip(chunk.models, chunk.names):
             atm.extra["name"] = name
-    return chunk.models
+        return chunk.models
+    return chunk.written
 
 
 def _number(text: str, key: str) -> float:
