@@ -25,7 +25,8 @@ def parse_numbers(line: str, path: str, lineno: int, count: int | None = None) -
         values = [float(tok) for tok in line.split()]
     except ValueError:
         values = None
-    if values is not None and (count is None or len(values) == count) and all(math.isfinite(v) for v in values):
+    # (a non-finite sum: a NaN or an infinity among them, or an overflowing sum; the pattern decides)
+    if values is not None and (count is None or len(values) == count) and math.isfinite(sum(values)):
         return values
     garbage = NUMBER.sub(" ", line).split()
     if garbage:
