@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         if interp.calibrated:
             from innterpol_cli.evaluation.scoring import calibration_by_fraction
             from innterpol_cli.interpolate import MAX_SIGMA
-            from innterpol_cli.uncertainty import SKIPS
+            from innterpol_cli.uncertaintyfit import SKIPS
 
             result["by_fraction"] = calibration_by_fraction(interp, grid.params, grid.values, held, SKIPS,
                                                             max_sigma=MAX_SIGMA, log=info)

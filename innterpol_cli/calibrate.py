@@ -1,7 +1,7 @@
 """``innterpol train --calibrate-only``: refit the uncertainty calibration of an existing weights file.
 
 The network and the hybrid's residuals stay as they are; the calibration is fitted on the
-weights' recorded validation nodes (:func:`innterpol_cli.uncertainty.fit`), the recorded test
+weights' recorded validation nodes (:func:`innterpol_cli.uncertaintyfit.fit`), the recorded test
 nodes are scored again along each axis, and the file is replaced atomically.
 """
 
@@ -24,7 +24,7 @@ def recalibrate(weights_path, grid_paths, grid_name: str, command: str, log=None
     from .evaluation.truth import node_rows, recorded_nodes
     from .grid import build_grid, family_for_format, read_grid_files
     from .interpolate import Interpolator
-    from .uncertainty import fit
+    from .uncertaintyfit import fit
     from .weightsfile import load, save
 
     log = log or (lambda message: None)

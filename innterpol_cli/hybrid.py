@@ -1,5 +1,7 @@
-"""The hybrid of grid and network: fitting the blend, storing the network's residuals at every
-grid node, and blending at prediction time (numpy only; used by training and inference).
+"""The hybrid of grid and network at prediction time (numpy only): the blend of
+:class:`Blend`, what a prediction's uncertainty is made of (:class:`Signals`), and the int16 code
+of the network's residuals at the grid nodes (:func:`quantise`, :func:`dequantise`).  Fitting
+the blend at training time is :mod:`innterpol_cli.hybridfit`.
 
 Everything here is in each channel's *standard* representation (log10 of positive quantities,
 log10 RHOX rather than its learned increments; see :meth:`Channel.standard`), where grid models
@@ -12,13 +14,10 @@ where two grid values lie on each side, else linear), a prediction is
 Since S[r] + S[N] = S[grid], this is cubic interpolation of the grid models plus alpha times the
 part of the network's curvature that the stencil misses.  At a node the grid model comes back;
 a stencil node that is absent from the grid is filled in by the network (residual 0).  alpha
-is chosen per axis and channel among 0, 1/4, ..., 1 on
-validation nodes rebuilt along that axis alone, separately for rebuilds whose stencil along the
-axis is cubic and those where it is linear only (an edge plane, a hole), to minimise the median
-over models of each model's largest error plus five times the median error: alpha = 0, the
-stencil alone, wherever the network does not help.  A point interpolated along several axes
-takes the smallest alpha of those axes.  Where no stencil exists (beyond the populated grid) the
-network alone answers.
+is stored per axis and channel, one weight where the stencil along the axis is cubic and one
+where it is linear only (chosen on validation rebuilds, see :mod:`innterpol_cli.hybridfit`); a
+point interpolated along several axes takes the smallest alpha of those axes.  Where no stencil
+exists (beyond the populated grid) the network alone answers.
 
 Channels marked ``zero_floor`` (convection) are exactly zero where every grid node of the
 stencil is zero.
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stencil import NodeSet, Packed, row_sums
+from .stencil import NodeSet, Packed
 
 
 def quantise(values: np.ndarray) -> dict[str, np.ndarray]:
@@ -50,98 +49,6 @@ def quantise(values: np.ndarray) -> dict[str, np.ndarray]:
 
 def dequantise(q: np.ndarray, s: np.ndarray, k: np.ndarray) -> np.ndarray:
     return s * np.sinh(q.astype(np.float64) / k)
-
-
-#: The blend weights tried per axis and channel.
-ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-
-
-def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx: np.ndarray, val_idx: np.ndarray,
-              n_depth: int, log=None, names=None) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Blend weights (P, F), one row per axis (constant over each channel's depths), where the
-    stencil along the axis is cubic and where it is linear only, and the count of validation
-    nodes each axis was fitted on.
-
-    ``truth`` and ``network`` are (N, F) in standard units at every node; each validation node is
-    rebuilt from the ``fit_idx`` nodes by widening one axis (its own value removed, the
-    neighbours on either side used).  The rebuilds whose stencil along the axis is linear (an
-    edge plane, a hole) fit the linear row on their own when there are at least
-    :data:`MIN_LINEAR` of them, else share the cubic row's fit.  An axis with no such rebuild
-    gets alpha 0: the stencil alone.  ``names`` (one per channel) ties the :data:`TIED` channels.
-    """
-    p = nodes.shape[1]
-    n_channels = truth.shape[1] // n_depth
-    alpha = np.zeros((p, truth.shape[1]))
-    alpha_linear = np.zeros((p, truth.shape[1]))
-    counts = []
-    grid = NodeSet(nodes[fit_idx])
-    for j in range(p):
-        st = grid.stencils(nodes[val_idx], cubic=True, widen=j)
-        rows = np.where(st.found)[0]
-        counts.append(int(len(rows)))
-        if not len(rows):
-            continue
-        live = st.weight[rows] != 0.0
-        picked = st.index[rows][live]
-        s_truth = row_sums(live, st.weight[rows], truth[fit_idx][picked], (len(rows), truth.shape[1]))
-        s_net = row_sums(live, st.weight[rows], network[fit_idx][picked], (len(rows), truth.shape[1]))
-        miss = (truth[val_idx[rows]] - s_truth).reshape(len(rows), n_channels, n_depth)
-        curvature = (network[val_idx[rows]] - s_net).reshape(len(rows), n_channels, n_depth)
-        linear = ~st.cubic[rows, j]
-        for target, subset in ((alpha, ~linear if (~linear).sum() >= MIN_LINEAR else np.ones_like(linear)),
-                               (alpha_linear, linear if linear.sum() >= MIN_LINEAR else np.ones_like(linear))):
-            for c in range(n_channels):
-                target[j, c * n_depth:(c + 1) * n_depth] = _best_alpha(miss[subset, c], curvature[subset, c])
-        for target in (alpha, alpha_linear):
-            tied = [c for c in range(n_channels) if names is not None and names[c] in TIED]
-            if tied:
-                low = min(target[j, c * n_depth] for c in tied)
-                for c in tied:
-                    target[j, c * n_depth:(c + 1) * n_depth] = low
-        if log:
-            mean = [round(float(alpha[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
-            mean_linear = [round(float(alpha_linear[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
-            log(f"hybrid blend along axis {j}: {len(rows)} validation nodes ({int(linear.sum())} with a linear "
-                f"stencil), mean alpha per channel {mean}, linear stencil {mean_linear}")
-    return alpha, alpha_linear, counts
-
-
-# One weight over each channel's whole profile: weights chosen per band of 12 depths were tried
-# and put kinks in the profiles at the band edges, which the smoothness test then refused in 1% of
-# in-grid ATLAS9 predictions.
-#: Channels blended with one weight (the smallest of theirs, per axis): hydrostatic equilibrium,
-#: P_gas + P_rad = g RHOX, holds in the stencil and, nearly, in the network, so the same share of
-#: the network's correction must go to each term (different ones broke it in hot ATLAS9 models).
-TIED = ("column_mass", "gas_pressure", "radiation_pressure", "radiative_acceleration")
-#: Fewest validation rebuilds with a linear stencil that get a blend weight of their own.
-MIN_LINEAR = 20
-
-
-def _best_alpha(miss: np.ndarray, curvature: np.ndarray) -> float:
-    """The alpha of :data:`ALPHAS` that minimises the median over models of each model's largest
-    error plus five times the median error, for the stencil's misses (M, D) and the network's
-    curvature the stencil does not see (M, D)."""
-    scores = []
-    for a in ALPHAS:
-        error = np.abs(miss - a * curvature)
-        scores.append(np.median(error.max(axis=1)) + 5.0 * np.median(error))
-    return ALPHAS[int(np.argmin(scores))]
-
-
-def residual_arrays(nodes: np.ndarray, residual: np.ndarray, channels: np.ndarray, alpha: np.ndarray,
-                    zero: np.ndarray | None, zero_channels: np.ndarray,
-                    alpha_linear: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The weights-file arrays of the hybrid: coded residuals (N, len(channels) * D), alpha, and
-    the packed zero masks (N, Z * D) of the zero-floor channels."""
-    coded = quantise(residual)
-    out = {"residual/nodes": nodes, "residual/channels": channels.astype(np.int64), "residual/alpha": alpha,
-           "residual/q": coded["q"], "residual/s": coded["s"], "residual/k": coded["k"],
-           "zero/channels": zero_channels.astype(np.int64)}
-    if alpha_linear is not None:
-        out["residual/alpha_linear"] = alpha_linear
-    if zero is not None and len(zero_channels):
-        out["zero/mask"] = np.packbits(zero, axis=1)
-    return out
 
 
 class _NetworkCache:

@@ -4,7 +4,7 @@ validation loss kept.  ``cae`` (the paper's pipeline) and ``pca``: the CAE (or P
 the parameter network on the frozen encoder's latents, then end-to-end fine-tuning of
 network + decoder on the decoded profiles.  Early stopping on the validation split at every
 stage.  Then the
-hybrid's arrays (:mod:`innterpol_cli.hybrid`): blend weights fitted on the validation nodes
+hybrid's arrays (:mod:`innterpol_cli.hybridfit`): blend weights fitted on the validation nodes
 along each axis, and the network's residuals at every grid node, test nodes included.
 
 What a run is asked to do (:class:`~innterpol_cli.trainconfig.TrainConfig`) and how the nodes
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, engine, hybrid
+from . import __version__, engine, hybridfit
 from .encoding import ParamScaling, ProfileScaling, learned_to_standard
 from .grid import GridData
 from .trainconfig import TrainConfig, TrainError, split_nodes
@@ -66,7 +66,7 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
     """Train on ``grid`` and write the weights file ``output``; returns the weights.
 
     ``calibrate(weights, grid, val_idx)``, when given, returns the uncertainty calibration's
-    arrays and summary (:func:`innterpol_cli.uncertainty.fit`), and ``score(weights, grid,
+    arrays and summary (:func:`innterpol_cli.uncertaintyfit.fit`), and ``score(weights, grid,
     test_idx)`` the test metrics recorded in the file (the caller does both: training imports no
     inference).
     """
@@ -506,7 +506,7 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
     standard representation, at every grid node, test nodes included, so that each grid model
     comes back (int16 codes).  The blend weights are fitted per
     axis on the validation nodes, each rebuilt from the training nodes alone (see
-    :func:`innterpol_cli.hybrid.fit_alpha`).
+    :func:`innterpol_cli.hybridfit.fit_alpha`).
     """
     log = log or (lambda message: None)
     family = grid.family
@@ -520,12 +520,12 @@ def finalize(weights: Weights, grid: GridData, train_idx: np.ndarray, val_idx: n
     n_depth = grid.values.shape[2]
     truth = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1).reshape(len(pred), -1)
     network = learned_to_standard(list(family.channels), learned, channels)
-    alpha, alpha_linear, counts = hybrid.fit_alpha(grid.params, truth, network, np.asarray(train_idx),
+    alpha, alpha_linear, counts = hybridfit.fit_alpha(grid.params, truth, network, np.asarray(train_idx),
                                                    np.asarray(val_idx), n_depth, log,
                                                    names=[family.channels[c].name for c in channels])
     zero_channels = np.array([c for c in channels if family.channels[c].zero_floor], dtype=int)
     zero = grid.values[:, zero_channels].reshape(len(grid.params), -1) == 0.0 if len(zero_channels) else None
-    weights.arrays = {**kept, **hybrid.residual_arrays(grid.params, truth - network, channels, alpha, zero,
+    weights.arrays = {**kept, **hybridfit.residual_arrays(grid.params, truth - network, channels, alpha, zero,
                                                        zero_channels, alpha_linear)}
     # Per-node scalars the files carry, interpolated like the profiles (log10): ATLAS9's PRADK.
     for name, values in grid.scalars.items():

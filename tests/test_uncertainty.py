@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import formats
-from innterpol_cli import uncertainty
+from innterpol_cli import uncertainty, uncertaintyfit
 from innterpol_cli.evaluation.metrics import calibration, rank_correlation
 from innterpol_cli.evaluation.scoring import along_axes
 from innterpol_cli.grid import build_grid, family_for_format, read_grid_files
@@ -75,7 +75,7 @@ def test_spread_is_a_running_maximum_over_depth():
 def test_conformal_factor_of_gaussian_errors_is_one():
     rng = np.random.default_rng(1)
     ratio = np.abs(rng.normal(size=20000))
-    k, _ = uncertainty.conformal(ratio)
+    k, _ = uncertaintyfit.conformal(ratio)
     assert 0.9 < k < 1.1
     assert 0.6 < np.mean(ratio <= k) < 0.76 and 0.9 < np.mean(ratio <= 2 * k) < 0.98
 
@@ -89,10 +89,10 @@ def test_regression_recovers_a_known_scaling():
     noise = rng.uniform(-1, 1, n)  # irrelevant column
     error = 10.0 ** (-1 + 0.8 * log_s) * np.abs(rng.normal(size=n))
     columns = np.column_stack([np.ones(n), log_s, noise, np.zeros(n), np.zeros(n), np.zeros(n)])
-    beta = uncertainty.fit_band(columns, error, 0.8)
+    beta = uncertaintyfit.fit_band(columns, error, 0.8)
     assert beta[1] == pytest.approx(0.8, abs=0.08)
     assert abs(beta[2]) < 0.05
-    negative = uncertainty.fit_band(np.column_stack([np.ones(n), -log_s, np.zeros((n, 4))]), error, 0.8)
+    negative = uncertaintyfit.fit_band(np.column_stack([np.ones(n), -log_s, np.zeros((n, 4))]), error, 0.8)
     assert negative[1] == 0.0
 
 
@@ -144,11 +144,11 @@ def test_shipped_sigma_is_calibrated_on_held_out_nodes(solar_plane):
 
 
 def test_refitting_the_calibration_meets_its_own_goal_on_validation_nodes(solar_plane):
-    """uncertainty.fit on the solar plane's validation nodes, then the same nodes rebuilt with
+    """uncertaintyfit.fit on the solar plane's validation nodes, then the same nodes rebuilt with
     the fitted calibration: in-sample coverage near the targets along Teff."""
     name, grid, interp = solar_plane
     val = _held(interp, grid.params, "validation_nodes")
-    arrays, summary = uncertainty.fit(interp, grid.params, grid.values, val)
+    arrays, summary = uncertaintyfit.fit(interp, grid.params, grid.values, val)
     assert summary["validation_rebuilds"]["teff"] >= 30
     assert arrays["sigma/coef"].shape[-1] == uncertainty.n_columns(len(interp.axes))
     refit = Interpolator(dataclasses.replace(interp.weights, arrays={**interp.weights.arrays, **arrays}))

@@ -97,7 +97,7 @@ def train(
             return along_axes(Interpolator(weights), data.params, data.values, test_idx, log=info)
 
         def calibrate(weights, data, val_idx):
-            from ..uncertainty import CalibrationError, fit
+            from ..uncertaintyfit import CalibrationError, fit
 
             info(f"calibrating the uncertainty on {len(val_idx)} validation nodes ...")
             try:
