@@ -3,7 +3,8 @@
     python benchmarks/speed.py [--grid atlas9] [--models 5000] [--files 1000]
 
 1. end to end, as a process: `innterpol predict ... -o FILE` against `python -c "import numpy"`
-   (best and median of several runs; goal: within 2x);
+   (best and median of several runs after a warm-up, with the bytecode cache as an installed
+   package has it; goal: within 2x);
 2. parameters -> arrays in memory, models per second (goal: >= 5,000/s), and the same with the
    calibrated uncertainty (``uncertainty=True``; goal: at most 2x the time), beside scipy's
    ``RegularGridInterpolator`` (multilinear, the baseline) on the same grid models and points;
@@ -24,12 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
+#: Processes run as an installed package runs: with Python's bytecode cache (pip compiles it at
+#: install; some machines set PYTHONDONTWRITEBYTECODE, which makes every process compile every
+#: module from source), after one warm-up run that writes it.
+_ENVIRONMENT = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 
 def _times(command, runs):
     times = []
+    subprocess.run(command, capture_output=True, env=_ENVIRONMENT)  # warm-up: caches, bytecode
     for _ in range(runs):
         start = time.perf_counter()
-        result = subprocess.run(command, capture_output=True)
+        result = subprocess.run(command, capture_output=True, env=_ENVIRONMENT)
         times.append(time.perf_counter() - start)
         if result.returncode != 0:
             sys.exit(f"failed: {' '.join(command)}\n{result.stderr.decode()}")

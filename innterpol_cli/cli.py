@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
-from .app import app
-
 #: Optional dependencies by top-level module, and the extra of innterpol that installs each.
 EXTRAS = {"torch": ("torch", "train"), "matplotlib": ("matplotlib", "plots"), "pysme": ("PySME", "synth"),
           "sklearn": ("scikit-learn", "eval")}
@@ -40,11 +36,13 @@ def main() -> None:
     # --debug is global but may come anywhere, after the subcommand too: take it out for Typer.
     sys.argv[1:] = [arg for arg in sys.argv[1:] if arg != "--debug"]
     try:
-        if sys.argv[1:2] == ["predict"]:  # the everyday command skips Typer's slow setup (commands/predict.py)
-            from .commands.predict import run_fast
+        if sys.argv[1:2] == ["predict"]:  # the everyday command runs without Typer (prediction.run_fast)
+            from .prediction import run_fast
 
             if run_fast(sys.argv[2:]):
                 return
+        from .app import app  # Typer, imported only when a command needs it
+
         register()
         # Without standalone mode Typer returns (not raises) the code of a typer.Exit.
         code = app(standalone_mode=False)
@@ -56,11 +54,12 @@ def main() -> None:
         if debug:
             raise
         raise SystemExit(_report("interrupted", 130)) from None
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except typer.Abort:
-        raise SystemExit(_report("aborted", 1)) from None
-    except Exception as exc:  # usage errors (Typer's click exceptions) and anything unexpected
+    except Exception as exc:  # Typer's exits and usage errors (click exceptions), and anything unexpected
+        typer = sys.modules.get("typer")
+        if typer is not None and isinstance(exc, typer.Exit):
+            raise SystemExit(exc.exit_code) from None
+        if typer is not None and isinstance(exc, typer.Abort):
+            raise SystemExit(_report("aborted", 1)) from None
         if missing_extra(exc) and not debug:
             raise SystemExit(_report(missing_extra(exc))) from None
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):

@@ -331,7 +331,7 @@ def test_unexpected_errors_do_not_show_internal_exception_names(capsys, monkeypa
         raise AttributeError("'NoneType' object has no attribute 'write'")
 
     monkeypatch.setattr(cli, "register", lambda: None)
-    monkeypatch.setattr(cli, "app", broken)
+    monkeypatch.setattr("innterpol_cli.app.app", broken)  # cli imports it when a command needs Typer
     code, out, err = run_cli(["check", "x"], capsys, monkeypatch)
     assert code == 1 and out == ""
     assert err.startswith("error: unexpected internal error: 'NoneType' object has no attribute 'write'")

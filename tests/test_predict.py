@@ -346,3 +346,31 @@ def test_no_heavy_imports(args, atlas9, tmp_path):
     assert line.split()[1:] == [], f"imported: {line}"
     if args[0] == "predict":
         assert (tmp_path / "sun.dat").exists(), result.stderr
+
+
+def test_predict_runs_without_typer(atlas9, tmp_path):
+    """The everyday command (prediction.run_fast) never imports Typer; --help still does."""
+    out = tmp_path / "sun.dat"
+    probe = PROBE.replace("{heavy!r}", "('typer',)")
+    result = subprocess.run([sys.executable, "-c", probe, "predict", "--grid", atlas9, "--teff", "5777", "--logg", "4.44",
+                             "-o", str(out)], capture_output=True, text=True)
+    line = [text for text in result.stderr.splitlines() if text.startswith("MODULES")][-1]
+    assert line.split()[1:] == [] and out.exists(), result.stderr
+    result = subprocess.run([sys.executable, "-c", probe, "predict", "--help"], capture_output=True, text=True)
+    assert "--max-sigma" in result.stdout
+    assert [text for text in result.stderr.splitlines() if text.startswith("MODULES")][-1].split()[1:] == ["typer"]
+
+
+def test_typer_command_declares_the_option_table():
+    """commands/predict.py's Typer options are prediction.OPTIONS, in order, flags, defaults and help."""
+    import inspect
+
+    from innterpol_cli.commands.predict import predict
+    from innterpol_cli.prediction import OPTIONS
+
+    declared = inspect.signature(predict).parameters
+    assert list(declared) == [o.name for o in OPTIONS]
+    for option in OPTIONS:
+        typer_option = declared[option.name].default
+        assert tuple(typer_option.param_decls) == option.decls
+        assert typer_option.default == option.default and typer_option.help == option.help
