@@ -357,3 +357,32 @@ def test_killed_directory_batch_named_from_its_parameters(moment, atlas9, params
     committed = moment in ("swapped", "journal")  # killed after the swap, or after the journal of the moves
     assert visible == (new if committed else ["keep.txt"]), visible
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("kind", ["directory", "stdout"])
+def test_each_model_is_formatted_once_and_the_checked_text_is_written(kind, atlas9, params, tmp_path, capsys, monkeypatch):
+    """The check judges a model's text (formats.AsWritten); the writer writes that same text, so a
+    batch formats each model once, not once to check and again to write."""
+    import dataclasses
+
+    interp = load(atlas9)
+    rows = params[:6]
+    real = formats.FORMATS["atlas9"]
+    calls = []
+
+    def counting(atm, layers=None):
+        calls.append(atm.teff)
+        return real.format_model(atm, layers)
+
+    monkeypatch.setitem(formats.FORMATS._formats, "atlas9", dataclasses.replace(real, format_model=counting))
+    csv = _csv(tmp_path / "p.csv", rows, interp.axes)
+    out = tmp_path / "out/" if kind == "directory" else "-"
+    code, stdout, err = run_cli(["predict", "--grid", atlas9, "--params", str(csv), "-o", f"{out}/" if kind == "directory" else out],
+                                capsys, monkeypatch)
+    assert code == 0, err
+    assert len(calls) == len(rows)
+    monkeypatch.setitem(formats.FORMATS._formats, "atlas9", real)
+    as_read = np.loadtxt(csv, delimiter=",", skiprows=1, ndmin=2)  # the CSV's digits
+    decks = "".join(real.format_model(m) for m in interp.atmospheres(as_read))
+    written = stdout if kind == "stdout" else "".join((tmp_path / "out" / n).read_text() for n in sorted(os.listdir(tmp_path / "out")))
+    assert sorted(written.split("TEFF")) == sorted(decks.split("TEFF"))
