@@ -143,6 +143,7 @@ class Guard:
         self.cells = cells if cells is not None else NodeSet(nodes)
         self.axis_values = self.cells.values
         self._node_steps = np.stack([self.local_step(j, nodes[:, j]) for j in range(len(self.axes))], axis=1)
+        self._box = (nodes.min(axis=0), nodes.max(axis=0))  # the populated grid's bounding box
 
     def local_step(self, j: int, values: np.ndarray) -> np.ndarray:
         """The larger of the two grid steps around each value along axis ``j``."""
@@ -169,8 +170,11 @@ class Guard:
         return Coverage(np.concatenate([p.status for p in parts]), np.concatenate([p.nearest for p in parts]))
 
     def _coverage(self, params: np.ndarray) -> Coverage:
-        with np.errstate(over="ignore", invalid="ignore"):  # absurd values (1e200) are simply outside
-            inside = self.cells.stencils(params).found
+        if len(params) == 1 and np.all(np.isfinite(params)):  # one model per call: no stencil built
+            inside = np.array([self.cells.linear_found(params[0].tolist())])
+        else:
+            with np.errstate(over="ignore", invalid="ignore"):  # absurd values (1e200) are simply outside
+                inside = self.cells.stencils(params).found
         status = np.where(inside, INSIDE, OUTSIDE)
         steps = np.where(self._node_steps > 0, self._node_steps, 1.0)
         # Inside the populated grid a point is its own reference; the nearest node is only
@@ -179,7 +183,7 @@ class Guard:
         # is nearest the box's face; differences, not expanded squares, so 1e200 stays exact).
         nearest = params.copy()
         outside = np.where(~inside)[0]
-        lo, hi = self.nodes.min(axis=0), self.nodes.max(axis=0)
+        lo, hi = self._box
         chunk = max(1, 2_000_000 // max(self.nodes.size, 1))
         reach = (1.0 + 1e-9) * steps
         for start in range(0, len(outside), chunk):

@@ -186,6 +186,29 @@ class NodeSet:
         return (np.array([p], dtype=np.intp), np.array([w]), np.array([valid]), np.array([curve]), np.array([slope]),
                 np.array([use_cubic]))
 
+    def linear_found(self, query) -> bool:
+        """``stencils([query]).found[0]`` (a linear stencil with every node present) for one finite
+        point, in Python: the same positions and weights as :meth:`_axis_one` builds, without
+        building the stencil (the coverage guard of one model per call asks only this)."""
+        corners = [0]
+        table = self._row_of_key
+        for j, x in enumerate(query):
+            grid = self._lists[j]
+            n = len(grid)
+            k = bisect.bisect_left(grid, x - 1e-9)
+            on = min(k, n - 1)
+            stride = int(self._strides[j])
+            if k < n and abs(grid[on] - x) < ON_NODE:
+                live = [on]
+            elif k - 1 >= 0 and k < n:
+                span = grid[k] - grid[k - 1]
+                t = (x - grid[k - 1]) / span if span > 0 else 0.0
+                live = [pos for pos, w in ((k - 1, 1.0 - t), (k, t)) if w != 0.0]
+            else:
+                return False
+            corners = [c + pos * stride for c in corners for pos in live]
+        return all(table[c] >= 0 for c in corners)
+
     def stencils(self, queries: np.ndarray, *, cubic: bool = False, impute: bool = False, fallback: bool = False,
                  widen: int | tuple[int, int, int] | None = None) -> Stencils:
         """Stencils of many points (see :class:`Stencils`).

@@ -129,3 +129,19 @@ def test_one_point_path_gives_the_batch_numbers_bit_for_bit(nodes):
     for i in range(len(q)):
         one = nodes.stencils(q[i: i + 1], cubic=True, impute=True, fallback=True)
         assert np.array_equal(one.weight[0], batch.weight[i]) and np.array_equal(one.index[0], batch.index[i])
+
+
+def test_linear_found_of_one_point_is_the_stencils_verdict():
+    """NodeSet.linear_found (the coverage guard's one-point path) says what stencils(...).found
+    says, on a lattice with holes: inside, outside, in holes, on nodes and a hair off them."""
+    lattice = _lattice(TEFF, LOGG, MH)
+    rng = np.random.default_rng(7)
+    holes = NodeSet(lattice[rng.random(len(lattice)) > 0.15])
+    steps = np.array([250.0, 0.5, 0.5])
+    points = [rng.uniform(lattice.min(0) - steps, lattice.max(0) + steps, (3000, 3)),
+              lattice[rng.choice(len(lattice), 500)],
+              lattice[rng.choice(len(lattice), 500)] + rng.choice([-2e-6, -1e-7, -1e-9, 1e-9, 1e-7, 2e-6], (500, 3))]
+    points = np.concatenate(points)
+    found = holes.stencils(points).found
+    assert 0.2 < found.mean() < 0.9  # both verdicts are exercised
+    assert [holes.linear_found(p.tolist()) for p in points] == found.tolist()
