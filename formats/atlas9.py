@@ -26,7 +26,7 @@ from .fixedwidth import fixed_fields, overflowing_fields, parse_numbers
 from .model import Atmosphere, log_tau_from_opacity
 from .registry import TextFormat
 from .textio import read_text
-from .transaction import atomic_output
+from .transaction import write_text
 
 #: ATLAS9 deck columns and the Atmosphere layer each maps to.
 COLUMNS = (
@@ -341,10 +341,7 @@ def _solar_eps(atm: Atmosphere) -> np.ndarray:
 
 def write(atmospheres, path) -> None:
     """Write one deck, or many concatenated as in the CK04 grid files."""
-    atmospheres = list(atmospheres)
-    text = "".join(format_model(atm) for atm in atmospheres)
-    with atomic_output(path) as handle:
-        handle.write(text)
+    write_text(path, "".join(format_model(atm) for atm in atmospheres))
 
 
 FORMAT = TextFormat(

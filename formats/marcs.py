@@ -21,7 +21,7 @@ from .fixedwidth import NUMBER, fixed_fields, overflowing_fields, parse_numbers
 from .model import ATOMIC_MASSES, PLANE_PARALLEL, SPHERICAL, Atmosphere, scaled_abundances
 from .registry import TextFormat
 from .textio import read_text
-from .transaction import atomic_output
+from .transaction import the_one_model, write_text
 
 BLOCK1 = (("lgTauR", "log_tau_ross"), ("lgTau5", "log_tau_5000"), ("Depth", "depth"), ("T", "temperature"),
           ("Pe", "electron_pressure"), ("Pg", "gas_pressure"), ("Prad", "radiation_pressure"),
@@ -326,12 +326,7 @@ def _model_name(atm: Atmosphere) -> str:
 
 
 def write(atmospheres, path) -> None:
-    atmospheres = list(atmospheres)
-    if len(atmospheres) != 1:
-        raise FormatError(f"a MARCS file holds one model, not {len(atmospheres)}: write to a directory", str(path))
-    text = format_model(atmospheres[0])
-    with atomic_output(path) as handle:
-        handle.write(text)
+    write_text(path, format_model(the_one_model(atmospheres, path, "a MARCS file")))
 
 
 FORMAT = TextFormat(

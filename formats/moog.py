@@ -54,7 +54,7 @@ from .model import (
 )
 from .registry import TextFormat
 from .textio import read_text
-from .transaction import atomic_output
+from .transaction import the_one_model, write_text
 
 #: The depth columns innterpol writes, in order, and the Atmosphere layer of each.
 COLUMNS = (
@@ -308,12 +308,7 @@ def _helium(atm: Atmosphere) -> float:
 
 def write(atmospheres, path) -> None:
     """Write one model (MOOG files hold one)."""
-    atmospheres = list(atmospheres)
-    if len(atmospheres) != 1:
-        raise FormatError(f"a MOOG model file holds one model, not {len(atmospheres)}", str(path))
-    text = format_model(atmospheres[0])
-    with atomic_output(path) as handle:
-        handle.write(text)
+    write_text(path, format_model(the_one_model(atmospheres, path, "a MOOG model file", hint="")))
 
 
 FORMAT = TextFormat(

@@ -35,7 +35,7 @@ from .derive import complete
 from .errors import FormatError
 from .model import SPHERICAL, Atmosphere
 from .registry import Format
-from .transaction import write_hdulist
+from .transaction import the_one_model, write_hdulist
 
 SOLAR_MASS = 1.98841e33  # g, IAU 2015 nominal GM_sun / G
 #: ATMOSPHERE table columns and the Atmosphere layer each maps to.
@@ -192,10 +192,7 @@ def build_hdulist(atm: Atmosphere, layers: dict | None = None):
 
 
 def write(atmospheres, path) -> None:
-    atmospheres = list(atmospheres)
-    if len(atmospheres) != 1:
-        raise FormatError(f"a PHOENIX structure file holds one model, not {len(atmospheres)}: write to a directory", str(path))
-    write_hdulist(build_hdulist(atmospheres[0]), path)
+    write_hdulist(build_hdulist(the_one_model(atmospheres, path, "a PHOENIX structure file")), path)
 
 
 FORMAT = Format(

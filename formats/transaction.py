@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import lockfiles
 from .commit import STAGING_PREFIX, crash_point, finish_exchange, finish_staged
+from .errors import FormatError
 from .textio import output_error, stream_kind, write_stdout, write_stream
 
 #: Staged output goes to stdout or a stream in pieces of this many bytes (or characters).
@@ -235,3 +236,18 @@ def recover(target: str | os.PathLike, directory: bool, previous: bytes = b"") -
                 messages += lockfiles.remove_if_free(entry, path / lockfiles.lock_owner(entry.name))
         return messages
     return lockfiles.remove_parts(path, previous)
+
+
+def write_text(path, text: str) -> None:
+    """``text`` to ``path`` ("-" is stdout), atomically (:func:`atomic_output`)."""
+    with atomic_output(path) as handle:
+        handle.write(text)
+
+
+def the_one_model(atmospheres, path, holder: str, hint: str = ": write to a directory"):
+    """The single model of a format whose file holds one (``holder``: "a MARCS file"), or
+    FormatError naming ``path``."""
+    atmospheres = list(atmospheres)
+    if len(atmospheres) != 1:
+        raise FormatError(f"{holder} holds one model, not {len(atmospheres)}{hint}", str(path))
+    return atmospheres[0]
