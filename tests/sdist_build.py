@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -19,6 +20,23 @@ from pathlib import Path
 def cache_base() -> Path:
     """``${XDG_CACHE_HOME:-~/.cache}/innterpol``: where every build lives, outside the repository."""
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "innterpol"
+
+
+def cache_folder(env_var: str, name: str) -> Path:
+    """Where one code's build lives: ``$env_var`` if set, else ``cache_base() / name``; absolute."""
+    env = os.environ.get(env_var)
+    return (Path(env).expanduser() if env else cache_base() / name).absolute()
+
+
+def build_info(root: Path, version: str, recipe: str) -> dict | None:
+    """The BUILD_INFO.json of a cached build when it records this version and recipe, else None."""
+    try:
+        info = json.loads((root / "BUILD_INFO.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or info.get("version") != version or info.get("recipe") != recipe:
+        return None
+    return info
 
 
 @contextlib.contextmanager

