@@ -44,6 +44,7 @@ import re
 
 import numpy as np
 
+from .atlas9 import COLUMNS as KURUCZ_COLUMNS
 from .derive import complete
 from .errors import FormatError
 from .model import (
@@ -56,14 +57,9 @@ from .registry import TextFormat
 from .textio import read_text
 from .transaction import the_one_model, write_text
 
-#: The depth columns innterpol writes, in order, and the Atmosphere layer of each.
-COLUMNS = (
-    ("RHOX", "column_mass"),
-    ("T", "temperature"),
-    ("P", "gas_pressure"),
-    ("XNE", "electron_density"),
-    ("ABROSS", "rosseland_opacity"),
-)
+#: The depth columns innterpol writes, in order, and the Atmosphere layer of each: the first five
+#: of a Kurucz deck's (MOOG's KURUCZ layout is the deck's RHOX, T, P, XNE, ABROSS).
+COLUMNS = KURUCZ_COLUMNS[:5]
 #: Python format of each depth column: 9 significant digits for RHOX (its increments at the top are
 #: 1e-3 of it), 7 for the others; every field starts with a blank (MOOG reads them list-directed).
 DEPTH_FORMATS = (" {:15.8E}", " {:10.2f}", " {:14.7E}", " {:14.7E}", " {:14.7E}")
