@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..encoding import transform_params
+from ..encoding import ProfileScaling, transform_params
 from ..evaluation.errors import EvaluateError
 
 
@@ -26,8 +26,8 @@ class GradientBoosting:
             from sklearn.ensemble import HistGradientBoostingRegressor
         except ImportError:
             raise EvaluateError("method gbm needs scikit-learn, which is not installed: pip install 'innterpol[eval]'") from None
-        self.axes, self.mean, self.scale = list(axes), mean, scale
-        flat = ((transformed - mean[None]) / scale[None, :, None]).reshape(len(params), -1)
+        self.axes, self.profiles = list(axes), ProfileScaling(mean, scale)
+        flat = self.profiles.normalise(transformed).reshape(len(params), -1)
         self.centre = flat.mean(axis=0)
         _, sing, vt = np.linalg.svd(flat - self.centre, full_matrices=False)
         self.basis = vt[:components]
@@ -45,7 +45,7 @@ class GradientBoosting:
         x = transform_params(np.atleast_2d(params), self.axes)
         coeffs = np.stack([m.predict(x) for m in self.models], axis=1)
         flat = coeffs @ self.basis + self.centre
-        return flat.reshape((len(x),) + self.shape) * self.scale[None, :, None] + self.mean[None]
+        return self.profiles.denormalise(flat.reshape((len(x),) + self.shape))
 
     def predict_physical(self, params: np.ndarray, channels) -> np.ndarray:
         """Physical values (N, C, D) at ``params``, through each of ``channels``' inverse transform."""

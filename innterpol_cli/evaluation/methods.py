@@ -41,4 +41,4 @@ def parse_methods(text: str | None, pca_weights: str | None) -> list[str]:
 def network_prediction(interp, params: np.ndarray, hybrid: bool) -> np.ndarray:
     """Learned (transformed) values (N, C, D) of a weights file at ``params``."""
     y = interp.predict_normalised(params, hybrid=hybrid)
-    return y * interp.weights.scale[None, :, None] + interp.weights.mean[None]
+    return interp.weights.profile_scaling.denormalise(y)
