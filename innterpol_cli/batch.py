@@ -112,17 +112,6 @@ def _rows_of_batch(warn, rows: list[int], total: int):
     return chunk_warn
 
 
-def predict_valid(interp, job: Batch, fmt: str, extrapolate: bool, skip_invalid: bool, warn=None,
-                  max_sigma: float | None = None, chunk: int | None = None) -> list:
-    """Every model of :func:`predict_chunks` in one list; ``job`` keeps the rows and names of the
-    models that passed."""
-    chunks = list(predict_chunks(interp, job, fmt, extrapolate, skip_invalid, warn, max_sigma, chunk))
-    job.params, job.rows = np.concatenate([c.params for c in chunks]), [r for c in chunks for r in c.rows]
-    if job.names is not None:
-        job.names = [n for c in chunks for n in c.names]
-    return [m for c in chunks for m in c.models]
-
-
 class Tally:
     """What a batch streamed chunk by chunk reports at the end: how many models were written, and
     the largest sigma(T) of each (percent), the numbers only."""
@@ -172,12 +161,3 @@ def file_names(atmospheres, fmt: str, names: list[str] | None = None, rows: list
             raise BatchError(f"{source}, rows {first} and {this}: both are named {name!r}")
         seen[name] = i
     return out
-
-
-def write_files(atmospheres, directory, names: list[str], fmt: str, force: bool = False, progress=None, warn=None,
-                **options) -> list[Path]:
-    """Each model to its own file in ``directory``, all or nothing: see formats.write_directory."""
-    import formats
-
-    return formats.write_directory(atmospheres, directory, fmt, force=force, names=names, progress=progress, warn=warn,
-                                   **options)

@@ -124,18 +124,10 @@ class Interpolator:
         arrays = weights.arrays or {}
         self.hybrid = "residual/nodes" in arrays
         self.blend = Blend(arrays, self._standard_network, len(self.log_tau)) if self.hybrid else None
-        self._guard: Guard | None = None
+        self.coverage_guard = Guard(self.nodes, self.axes, self.name, self.calibrated, self.guard_z, self.cells)
         self.assembler = Assembler(meta, Path(weights.path).name)
 
     # ------------------------------------------------------------------ parameters and coverage
-    @property
-    def coverage_guard(self) -> Guard:
-        """The :class:`~innterpol_cli.coverage.Guard` of these weights (made anew if their
-        calibration changed, as ``train --calibrate-only`` changes it)."""
-        if self._guard is None or (self._guard.calibrated, self._guard.guard_z) != (self.calibrated, self.guard_z):
-            self._guard = Guard(self.nodes, self.axes, self.name, self.calibrated, self.guard_z, self.cells)
-        return self._guard
-
     def parameters(self, **given) -> np.ndarray:
         """Parameter rows (N, P) from keyword arrays (:func:`innterpol_cli.coverage.parameters`)."""
         return parameters(self.axes, self.name, **given)
@@ -155,16 +147,14 @@ class Interpolator:
 
     # --------------------------------------------------------------------------- prediction
     @_one_blas_thread_method
-    def network(self, params: np.ndarray, exact: bool = False) -> np.ndarray:
+    def network(self, params: np.ndarray) -> np.ndarray:
         """The network alone: normalised profiles (N, C, D), in float64.
 
         Always float64, whatever the batch: a model must not depend on how many others are asked
         for with it.  (A float32 path for batches of 256 or more moved the profiles by up to 1e-5
-        and sigma by up to 1%.)  ``exact`` is kept for callers; it changes nothing."""
+        and sigma by up to 1%.)"""
         x = self.scaling(np.asarray(params, dtype=float))
         w = self.weights
-        if len(x) <= 1024:
-            return engine.profiles(w.tensors, self.meta, w.arrays, w.mean, w.scale, x)
         out = np.empty((len(x), self.meta["config"]["n_channels"], self.meta["config"]["n_depth"]))
         for start in range(0, len(x), 1024):  # chunks that stay in cache
             rows = slice(start, start + 1024)
@@ -190,15 +180,15 @@ class Interpolator:
             other.blend = self.blend.stencil_only()
         return other
 
-    def _learned(self, params: np.ndarray, exact: bool = False) -> np.ndarray:
+    def _learned(self, params: np.ndarray) -> np.ndarray:
         """The network in learned units (N, C, D)."""
-        return self.weights.profile_scaling.denormalise(self.network(params, exact))
+        return self.weights.profile_scaling.denormalise(self.network(params))
 
     def _standard_network(self, params: np.ndarray) -> np.ndarray:
         """The network's hybrid channels in standard units, flattened (N, F), at lattice points: in
         float64 always, so that the cached grid models (:class:`~innterpol_cli.hybrid.Blend`) do
         not depend on which batch first needed them."""
-        return learned_to_standard(self.codec, self._learned(params, exact=True), self.blend.channels)
+        return learned_to_standard(self.codec, self._learned(params), self.blend.channels)
 
     def predict_normalised(self, params: np.ndarray, hybrid: bool = True) -> np.ndarray:
         """Profiles (N, C, D) in the network's normalised learned units, hybrid or bare."""
