@@ -74,18 +74,16 @@ def run(grid: str, teff: str | None, logg: str | None, mh: str | None, am: str |
     threshold = MAX_SIGMA if max_sigma is None else paramfile.parse_number(max_sigma, "--max-sigma")
     if threshold <= 0:
         raise paramfile.BatchError(f"--max-sigma: must be a positive percentage, not {max_sigma}")
-    to_stdout, to_directory = target.stdout, target.directory
     interp = load(grid)
-    fmt = _output_format(fmt, output, to_directory or to_stdout, interp.native_format)
+    fmt = _output_format(fmt, output, not target.file, interp.native_format)
     import formats
 
     formats.get_format(fmt)  # an unknown name fails here, listing the known ones
     with hold(target, force, warn):  # locked from here to the last write
-        _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid, threshold)
+        _predict(interp, fmt, single, params, target, extrapolate, force, skip_invalid, threshold)
 
 
-def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extrapolate, force, skip_invalid,
-             max_sigma) -> None:
+def _predict(interp, fmt, single, params, target, extrapolate, force, skip_invalid, max_sigma) -> None:
     from pathlib import Path
 
     import numpy as np
@@ -109,10 +107,9 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
             warn(f"{source}: ignoring column(s) {', '.join(job.ignored_columns)}")
 
     many = len(job.rows) > 1
-    if many and not to_directory and not formats.is_multi_model(fmt):
-        where = "stdout" if to_stdout else output
+    if many and not target.directory and not formats.is_multi_model(fmt):
         raise paramfile.BatchError(
-            f"{len(job.rows)} models cannot go into one {fmt} file ({where}): a {fmt} file holds one model; "
+            f"{len(job.rows)} models cannot go into one {fmt} file ({target.shown}): a {fmt} file holds one model; "
             f"write to a directory (-o DIR/) or use --format atlas9 (concatenated decks) or fits (one table)"
         )
 
@@ -122,8 +119,8 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
         paramfile.report_skipped(job.problems, warn)
         raise paramfile.BatchError(f"{job.source}: no valid rows to predict")
 
-    if to_directory and job.names is not None:  # every name is known: check them all before predicting
-        formats.check_targets(output, batch.file_names(None, fmt, job.names, job.rows, job.source), force)
+    if target.directory and job.names is not None:  # every name is known: check them all before predicting
+        formats.check_targets(target.path, batch.file_names(None, fmt, job.names, job.rows, job.source), force)
     provenance = {"gridname": interp.name, "weights": Path(interp.weights.path).name, "command": "innterpol predict"}
     options = {"provenance": provenance} if fmt == "fits" else {}
     # Predicted, checked and written chunk by chunk (batch.CHUNK rows): the output changes only
@@ -131,14 +128,15 @@ def _predict(interp, fmt, single, params, output, to_stdout, to_directory, extra
     chunks = batch.predict_chunks(interp, job, fmt, extrapolate, skip_invalid, warn=warn, max_sigma=max_sigma)
     tally = batch.Tally()
     with _progress(len(job.rows), "writing") as advance:
-        if to_directory:
+        if target.directory:
             files = ((c.written, None if c.names is None else batch.file_names(None, fmt, c.names, c.rows, job.source))
                      for c in tally.follow(chunks))
-            written = formats.write_directory_chunks(files, output, fmt, force=force, progress=advance, warn=warn, **options)
-            where = f"{len(written)} file{'s' if len(written) != 1 else ''} in {output}"
+            written = formats.write_directory_chunks(files, target.path, fmt, force=force, progress=advance, warn=warn,
+                                                     **options)
+            where = f"{len(written)} file{'s' if len(written) != 1 else ''} in {target.path}"
         else:
-            formats.write_chunks((_named(c, fmt) for c in tally.follow(chunks, advance)), output, fmt, **options)
-            where = "stdout" if to_stdout else output
+            formats.write_chunks((_named(c, fmt) for c in tally.follow(chunks, advance)), target.path, fmt, **options)
+            where = target.shown
     paramfile.report_skipped(job.problems, warn)
     skipped = f" ({len(job.problems)} bad row{'s' if len(job.problems) != 1 else ''} skipped)" if job.problems else ""
     info(f"wrote {tally.models} model{'s' if many else ''} as {fmt} to {where}{skipped}")
