@@ -49,11 +49,18 @@ def _mlp(t: dict[str, np.ndarray], prefix: str, layers: int, x: np.ndarray) -> n
     return _linear(h, t, f"{prefix}.out")
 
 
+def structure_prefix(member: int) -> str:
+    """The tensor names' prefix of structure network ``member`` of the ensemble: ``structure``,
+    ``structure1``, ``structure2``, ..."""
+    return "structure" if member == 0 else f"structure{member}"
+
+
 def profiles(tensors: dict[str, np.ndarray], meta: dict, arrays: dict | None, mean: np.ndarray, scale: np.ndarray,
              params: np.ndarray) -> np.ndarray:
     """Normalised parameters (B, P) -> the network's normalised profiles (B, C, D): the main
     network, with the structure channels (``meta["structure"]``: RHOX, T, P, Ne / Pe) taken from
-    the structure network where the weights have one.  Training and inference both call this."""
+    the structure network where the weights have one (the mean of the ensemble's members, in
+    standardised units, where ``meta["structure"]["members"]`` > 1).  Training and inference both call this."""
     out = forward(tensors, meta["config"], params)
     structure = meta.get("structure")
     if not structure or not arrays or "structure/mean" not in arrays:
@@ -61,7 +68,9 @@ def profiles(tensors: dict[str, np.ndarray], meta: dict, arrays: dict | None, me
     from .encoding import Channel, ProfileScaling
 
     channels = structure["channels"]
-    standard = _mlp(tensors, "structure", structure["layers"], params).reshape(len(params), len(channels), -1)
+    members = structure.get("members", 1)
+    standard = sum(_mlp(tensors, structure_prefix(k), structure["layers"], params) for k in range(members)) / members
+    standard = standard.reshape(len(params), len(channels), -1)
     standard = ProfileScaling(arrays["structure/mean"], arrays["structure/scale"]).denormalise(standard)
     main = ProfileScaling(mean, scale)
     out = np.array(out)

@@ -99,8 +99,9 @@ def train(grid: GridData, cfg: TrainConfig, output: str, *, grid_name: str, comm
 
     run.model.eval()
     tensors = {k: v.detach().cpu().numpy() for k, v in run.model.inference_state().items()}
-    if run.structure is not None:
-        tensors.update({f"structure.{k}": v.detach().cpu().numpy() for k, v in run.structure.state_dict().items()})
+    for member, net in enumerate(run.structure or []):
+        prefix = engine.structure_prefix(member)
+        tensors.update({f"{prefix}.{k}": v.detach().cpu().numpy() for k, v in net.state_dict().items()})
     meta = build_meta(grid, cfg, grid_name, net_cfg, data, run.provenance())
     if structure_arrays:
         meta["structure"] = struct_meta
@@ -184,9 +185,10 @@ class Run:
     show_progress: bool
     log: Callable[[str], None]
     start_time: float = 0.0
-    #: The structure network, made at its stage (:func:`structure_stage`), and its saved state.
-    structure: Any = None
-    saved_structure: dict | None = None
+    #: The structure networks (the ensemble's members), made at their stages
+    #: (:func:`structure_stage`), and their saved states.
+    structure: list | None = None
+    saved_structure: list | None = None
     stage: int = 0
     epoch: int = 0
     optimizer: dict | None = None
@@ -223,7 +225,7 @@ def save_checkpoint(run: Run, stage: int, epoch: int, optimizer=None, best: dict
     run.checkpoint.parent.mkdir(parents=True, exist_ok=True)
     tmp = run.checkpoint.with_suffix(".tmp")
     torch.save({"stage": stage, "epoch": epoch, "model": run.model.state_dict(),
-                "structure": run.structure.state_dict() if run.structure is not None else None,
+                "structure": [net.state_dict() for net in run.structure] if run.structure else None,
                 "optimizer": optimizer.state_dict() if optimizer is not None else None,
                 "best": best, "best_loss": best_loss, "provenance_json": json.dumps(run.provenance())}, tmp)
     tmp.replace(run.checkpoint)
@@ -248,7 +250,8 @@ def load_checkpoint(run: Run, device) -> None:
         raise TrainError(f"{path}: not an innterpol checkpoint (damaged, or it holds pickled objects, which "
                          f"innterpol never loads): remove it, or start without --resume") from None
     run.model.load_state_dict(saved["model"])
-    run.saved_structure = saved.get("structure")
+    structure = saved.get("structure")
+    run.saved_structure = [structure] if isinstance(structure, dict) else structure  # one member: a dict
     run.stage, run.epoch = int(saved["stage"]), int(saved["epoch"])
     run.optimizer, run.best = saved.get("optimizer"), saved.get("best")
     run.best_loss = float(saved.get("best_loss", math.inf))
@@ -427,14 +430,24 @@ def pca_latents(model, data: Normalised, latent: int, device):
 STRUCTURE = ("column_mass", "temperature", "gas_pressure", "electron_density", "electron_pressure")
 
 
+def structure_loss(difference, kind: str):
+    """The structure network's training loss of ``difference`` (prediction - target, standardised):
+    ``mse``, or ``l1mse``, mean |d| + mean d^2, which weighs the typical node as L1 does (the
+    median error) while the square still pulls in the rare large misses."""
+    squared = (difference**2).mean()
+    return squared if kind == "mse" else difference.abs().mean() + squared
+
+
 def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple[dict, dict]:
-    """Stage 1 of ``mlp``: a second network of the same shape for the structure channels alone,
-    in their standard representation (log10 RHOX, T, P, Ne / Pe) standardised at every depth.
-    Learned apart from the convection columns and partial pressures, these come out several times
-    more accurate (the README's method comparison); at inference they replace the main network's
-    (:func:`innterpol_cli.engine.profiles`).  Seeded at the stage's start, so that a run resumed
-    at the stage boundary gives the same network as one that never stopped.  Returns the
-    structure's arrays and meta."""
+    """Stages 1, 2, ... of ``mlp``: an ensemble of ``cfg.structure_members`` networks of the
+    main one's shape for the structure channels alone, in their standard representation
+    (log10 RHOX, T, P, Ne / Pe) standardised at every depth, one stage per member, each member
+    seeded apart.  Learned apart from the convection columns and partial pressures, these come
+    out several times more accurate (the README's method comparison); at inference the members'
+    mean replaces the main network's output for those channels
+    (:func:`innterpol_cli.engine.profiles`).  Each member is seeded at its stage's start, so
+    that a run resumed at a stage boundary gives the same networks as one that never stopped.
+    Returns the structure's arrays and meta."""
     import torch
 
     from .nn import NetConfig, ProfileNet
@@ -444,23 +457,29 @@ def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple
     standard = np.stack([family.channels[c].standard(grid.values[:, c]) for c in channels], axis=1)
     scaling = ProfileScaling.fit_per_depth(standard[train_idx])
     Y = torch.tensor(scaling.normalise(standard), dtype=torch.float32, device=X.device)
-    if run.stage <= 1:
-        torch.manual_seed(cfg.seed + 1)
-    net = ProfileNet(NetConfig(n_params=X.shape[1], n_channels=len(channels), n_depth=standard.shape[2], method="mlp",
-                               layers=cfg.layers, width=cfg.width)).to(X.device)
-    if run.saved_structure is not None:
-        net.load_state_dict(run.saved_structure)
-    run.structure = net
     shape = (-1, len(channels), standard.shape[2])
+    members = max(1, cfg.structure_members)
+    saved = run.saved_structure or []
+    run.structure = []
+    for member in range(members):
+        stage = 1 + member
+        if run.stage <= stage:
+            torch.manual_seed(cfg.seed + 1 + 1000 * member)
+        net = ProfileNet(NetConfig(n_params=X.shape[1], n_channels=len(channels), n_depth=standard.shape[2],
+                                   method="mlp", layers=cfg.layers, width=cfg.width)).to(X.device)
+        if member < len(saved) and saved[member] is not None:
+            net.load_state_dict(saved[member])
+        run.structure.append(net)
 
-    def loss(b):
-        return ((net(X[b]).view(shape) - Y[b]) ** 2).mean()
+        def loss(b, net=net):
+            return structure_loss(net(X[b]).view(shape) - Y[b], cfg.structure_loss)
 
-    run_stage(run, 1, "structure network", cfg.structure_epochs, list(net.parameters()), cfg.lr, loss, loss,
-              decay=cfg.weight_decay, floor=0.0, module=net)
-    net.eval()
+        name = "structure network" if members == 1 else f"structure network {member + 1} of {members}"
+        run_stage(run, stage, name, cfg.structure_epochs, list(net.parameters()), cfg.lr, loss, loss,
+                  decay=cfg.weight_decay, floor=0.0, module=net)
+        net.eval()
     return ({"structure/mean": scaling.mean, "structure/scale": scaling.scale},
-            {"channels": channels, "layers": cfg.layers, "width": cfg.width})
+            {"channels": channels, "layers": cfg.layers, "width": cfg.width, "members": members})
 
 
 # ------------------------------------------------------------------------------ the weights

@@ -35,6 +35,8 @@ class TrainConfig:
     finetune_lr: float = 1e-3
     weight_decay: float = 1e-5  # mlp (AdamW)
     structure_epochs: int = 3000  # mlp: epochs of the structure network (0: none)
+    structure_members: int = 1  # mlp: structure networks in the ensemble, each seeded apart
+    structure_loss: str = "mse"  # mlp: the structure networks' loss, mse or l1mse (mean |d| + mean d^2)
     patience: int = 0  # 0: no early stopping (the best validation epoch is still the one kept)
     seed: int = 0
     val_fraction: float = 0.1
@@ -66,6 +68,10 @@ class TrainConfig:
         cfg = cls(**values)
         if cfg.method not in ("mlp", "cae", "pca"):
             raise TrainError(f"unknown method {cfg.method!r}: use mlp, cae or pca")
+        if cfg.structure_loss not in ("mse", "l1mse"):
+            raise TrainError(f"unknown structure_loss {cfg.structure_loss!r}: use mse or l1mse")
+        if cfg.structure_members < 1:
+            raise TrainError(f"structure_members must be at least 1, not {cfg.structure_members}")
         if cfg.device not in ("cpu", "cuda", "auto"):
             raise TrainError(f"unknown device {cfg.device!r}: use cpu, cuda or auto")
         return cfg

@@ -33,7 +33,7 @@ from formats.errors import InnterpolError
 from formats.model import PARAMETER_NAMES
 from formats.transaction import atomic_output
 
-from . import uncertainty
+from . import engine, uncertainty
 from .encoding import ProfileScaling
 
 FORMAT_VERSION = 2
@@ -265,13 +265,18 @@ def validate(meta: dict, arrays: dict[str, np.ndarray], name: str = "weights") -
         indices = key(structure, "channels", list, where)
         if not indices or not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < n_channels for c in indices):
             schema.fail(f"{where} 'channels'", f"is not a list of channel numbers 0..{n_channels - 1}")
-        width_s = _tensor(schema, "structure.inp.weight", (None, n_params)).shape[0]
-        _tensor(schema, "structure.inp.bias", (width_s,))
-        for i in range(layers_s - 1):
-            _tensor(schema, f"structure.hidden.{i}.weight", (width_s, width_s))
-            _tensor(schema, f"structure.hidden.{i}.bias", (width_s,))
-        _tensor(schema, "structure.out.weight", (len(indices) * n_depth, width_s))
-        _tensor(schema, "structure.out.bias", (len(indices) * n_depth,))
+        members = structure.get("members", 1)
+        if not isinstance(members, int) or isinstance(members, bool) or not 1 <= members <= 16:
+            schema.fail(f"{where} 'members'", "is not a whole number from 1 to 16")
+        for member in range(members):
+            prefix = engine.structure_prefix(member)
+            width_s = _tensor(schema, f"{prefix}.inp.weight", (None, n_params)).shape[0]
+            _tensor(schema, f"{prefix}.inp.bias", (width_s,))
+            for i in range(layers_s - 1):
+                _tensor(schema, f"{prefix}.hidden.{i}.weight", (width_s, width_s))
+                _tensor(schema, f"{prefix}.hidden.{i}.bias", (width_s,))
+            _tensor(schema, f"{prefix}.out.weight", (len(indices) * n_depth, width_s))
+            _tensor(schema, f"{prefix}.out.bias", (len(indices) * n_depth,))
         schema.array("structure/mean", (len(indices), n_depth))
         if np.any(schema.array("structure/scale", (len(indices), n_depth)) <= 0):
             schema.fail("array 'structure/scale'", "has values that are not positive")

@@ -289,3 +289,63 @@ def test_cuda_unavailable_is_a_clear_error(small_grid, tmp_path):
         pytest.skip("a CUDA device is present")
     with pytest.raises(TrainError, match="no CUDA device"):
         train(small_grid, tiny_config(device="cuda"), str(tmp_path / "w.npz"), grid_name="x", show_progress=False)
+
+
+def test_structure_ensemble_members_are_seeded_apart_averaged_and_resumable(small_grid, tmp_path):
+    """``structure_members=2``: two structure networks, one stage each, seeded apart; inference
+    uses their mean in standardised units; a run resumed at the boundary between the members
+    gives the same arrays as one that never stopped."""
+    torch = pytest.importorskip("torch")
+    from innterpol_cli import engine
+    from innterpol_cli.encoding import ParamScaling, ProfileScaling
+
+    cfg = tiny_config(epochs=10, structure_epochs=8, structure_members=2)
+    ckpt = tmp_path / "ckpt"
+    train(small_grid, cfg, str(tmp_path / "a.npz"), grid_name="tiny", checkpoint_dir=str(ckpt), show_progress=False)
+    weights = load(tmp_path / "a.npz")
+    assert [h["stage"] for h in weights.meta["provenance"]["history"]] == [
+        "network -> profiles", "structure network 1 of 2", "structure network 2 of 2"]
+    assert weights.meta["structure"]["members"] == 2
+    t = weights.tensors
+    assert not np.array_equal(t["structure.inp.weight"], t["structure1.inp.weight"])
+    # The mean of the members, member by member
+    meta, arrays = weights.meta, weights.arrays
+    x = ParamScaling.from_dict(meta["param_norm"], meta["axes"])(small_grid.params[:5])
+    layers, channels = meta["structure"]["layers"], meta["structure"]["channels"]
+    each = [engine._mlp(t, engine.structure_prefix(k), layers, x) for k in range(2)]
+    mean = ProfileScaling(arrays["structure/mean"], arrays["structure/scale"]).denormalise(
+        ((each[0] + each[1]) / 2).reshape(5, len(channels), -1))
+    one = ProfileScaling(arrays["structure/mean"], arrays["structure/scale"]).denormalise(
+        each[0].reshape(5, len(channels), -1))
+    got = engine.profiles(t, meta, arrays, weights.mean, weights.scale, x)
+    from innterpol_cli.encoding import Channel
+    temperature = channels.index(next(c for c in channels if meta["channels"][c]["name"] == "temperature"))
+    c = channels[temperature]
+    learned = ProfileScaling(weights.mean, weights.scale).denormalise(got)[:, c]
+    ch = Channel.from_dict(meta["channels"][c])
+    assert np.allclose(ch.standard(ch.inverse(learned)), mean[:, temperature], atol=1e-9)
+    assert not np.allclose(mean[:, temperature], one[:, temperature], atol=1e-6)
+    # Resume at the start of the second member
+    saved = torch.load(ckpt / "checkpoint.pt", weights_only=True)
+    saved.update(stage=2, epoch=0, structure=saved["structure"][:1], optimizer=None, best=None)
+    torch.save(saved, ckpt / "checkpoint.pt")
+    train(small_grid, cfg, str(tmp_path / "b.npz"), grid_name="tiny", checkpoint_dir=str(ckpt), resume=True,
+          show_progress=False)
+    a, b = (np.load(tmp_path / name, allow_pickle=False) for name in ("a.npz", "b.npz"))
+    for key in a.files:
+        if key != "meta.json":
+            assert np.array_equal(a[key], b[key]), key
+
+
+def test_structure_loss_l1mse_is_accepted_and_recorded_and_unknown_losses_are_refused(small_grid, tmp_path):
+    from innterpol_cli.train import structure_loss
+
+    torch = pytest.importorskip("torch")
+    d = torch.tensor([0.5, -2.0])
+    assert float(structure_loss(d, "mse")) == pytest.approx((0.25 + 4.0) / 2)
+    assert float(structure_loss(d, "l1mse")) == pytest.approx((0.5 + 2.0) / 2 + (0.25 + 4.0) / 2)
+    train(small_grid, tiny_config(epochs=5, structure_epochs=5, structure_loss="l1mse"), str(tmp_path / "w.npz"),
+          grid_name="tiny", show_progress=False)
+    assert load(tmp_path / "w.npz").meta["train_config"]["structure_loss"] == "l1mse"
+    with pytest.raises(TrainError, match="structure_loss"):
+        TrainConfig.resolve(structure_loss="huber")

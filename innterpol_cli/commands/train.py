@@ -33,6 +33,10 @@ def train(
     weight_decay: float | None = typer.Option(None, help="AdamW weight decay (mlp)."),
     structure_epochs: int | None = typer.Option(
         None, help="mlp: epochs of the structure network (RHOX, T, P, Ne/Pe learned apart; 0: none)."),
+    structure_members: int | None = typer.Option(
+        None, help="mlp: structure networks in the ensemble (each seeded apart; their mean is used)."),
+    structure_loss: str | None = typer.Option(
+        None, help="mlp: the structure networks' loss: mse (default) or l1mse (mean |d| + mean d^2)."),
     patience: int | None = typer.Option(None, help="Stop a stage after this many epochs without a better validation loss."),
     seed: int | None = typer.Option(None, help="Seed of the split and of the initialisation."),
     device: str | None = typer.Option(None, help="cpu (default), cuda or auto."),
@@ -79,7 +83,8 @@ def train(
         cfg = TrainConfig.resolve(
             str(config) if config else None, method=method, cae_epochs=cae_epochs,
             net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr,
-            weight_decay=weight_decay, structure_epochs=structure_epochs, patience=patience, seed=seed,
+            weight_decay=weight_decay, structure_epochs=structure_epochs,
+            structure_members=structure_members, structure_loss=structure_loss, patience=patience, seed=seed,
             device=device, threads=threads, max_minutes=max_minutes,
         )
         if epochs is not None:
