@@ -439,8 +439,9 @@ def structure_loss(difference, kind: str):
 
 
 def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple[dict, dict]:
-    """Stages 1, 2, ... of ``mlp``: an ensemble of ``cfg.structure_members`` networks of the
-    main one's shape for the structure channels alone, in their standard representation
+    """Stages 1, 2, ... of ``mlp``: an ensemble of ``cfg.structure_members`` networks (of the
+    main one's shape unless ``structure_layers`` / ``structure_width`` say otherwise) for the
+    structure channels alone, in their standard representation
     (log10 RHOX, T, P, Ne / Pe) standardised at every depth, one stage per member, each member
     seeded apart.  Learned apart from the convection columns and partial pressures, these come
     out several times more accurate (the README's method comparison); at inference the members'
@@ -459,6 +460,7 @@ def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple
     Y = torch.tensor(scaling.normalise(standard), dtype=torch.float32, device=X.device)
     shape = (-1, len(channels), standard.shape[2])
     members = max(1, cfg.structure_members)
+    layers, width = cfg.structure_layers or cfg.layers, cfg.structure_width or cfg.width
     saved = run.saved_structure or []
     run.structure = []
     for member in range(members):
@@ -466,7 +468,7 @@ def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple
         if run.stage <= stage:
             torch.manual_seed(cfg.seed + 1 + 1000 * member)
         net = ProfileNet(NetConfig(n_params=X.shape[1], n_channels=len(channels), n_depth=standard.shape[2],
-                                   method="mlp", layers=cfg.layers, width=cfg.width)).to(X.device)
+                                   method="mlp", layers=layers, width=width)).to(X.device)
         if member < len(saved) and saved[member] is not None:
             net.load_state_dict(saved[member])
         run.structure.append(net)
@@ -479,7 +481,7 @@ def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple
                   decay=cfg.weight_decay, floor=0.0, module=net)
         net.eval()
     return ({"structure/mean": scaling.mean, "structure/scale": scaling.scale},
-            {"channels": channels, "layers": cfg.layers, "width": cfg.width, "members": members})
+            {"channels": channels, "layers": layers, "width": width, "members": members})
 
 
 # ------------------------------------------------------------------------------ the weights

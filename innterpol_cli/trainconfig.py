@@ -36,6 +36,8 @@ class TrainConfig:
     weight_decay: float = 1e-5  # mlp (AdamW)
     structure_epochs: int = 3000  # mlp: epochs of the structure network (0: none)
     structure_members: int = 1  # mlp: structure networks in the ensemble, each seeded apart
+    structure_layers: int = 0  # mlp: layers of the structure networks (0: --layers)
+    structure_width: int = 0  # mlp: width of the structure networks (0: --width)
     structure_loss: str = "mse"  # mlp: the structure networks' loss, mse or l1mse (mean |d| + mean d^2)
     patience: int = 0  # 0: no early stopping (the best validation epoch is still the one kept)
     seed: int = 0
@@ -70,6 +72,8 @@ class TrainConfig:
             raise TrainError(f"unknown method {cfg.method!r}: use mlp, cae or pca")
         if cfg.structure_loss not in ("mse", "l1mse"):
             raise TrainError(f"unknown structure_loss {cfg.structure_loss!r}: use mse or l1mse")
+        if cfg.structure_layers < 0 or cfg.structure_width < 0:
+            raise TrainError("structure_layers and structure_width must be 0 (the main network's) or positive")
         if cfg.structure_members < 1:
             raise TrainError(f"structure_members must be at least 1, not {cfg.structure_members}")
         if cfg.device not in ("cpu", "cuda", "auto"):

@@ -337,15 +337,22 @@ def test_structure_ensemble_members_are_seeded_apart_averaged_and_resumable(smal
             assert np.array_equal(a[key], b[key]), key
 
 
-def test_structure_loss_l1mse_is_accepted_and_recorded_and_unknown_losses_are_refused(small_grid, tmp_path):
+def test_structure_loss_and_shape_are_accepted_and_recorded_and_unknown_losses_are_refused(small_grid, tmp_path):
     from innterpol_cli.train import structure_loss
 
     torch = pytest.importorskip("torch")
     d = torch.tensor([0.5, -2.0])
     assert float(structure_loss(d, "mse")) == pytest.approx((0.25 + 4.0) / 2)
     assert float(structure_loss(d, "l1mse")) == pytest.approx((0.5 + 2.0) / 2 + (0.25 + 4.0) / 2)
-    train(small_grid, tiny_config(epochs=5, structure_epochs=5, structure_loss="l1mse"), str(tmp_path / "w.npz"),
-          grid_name="tiny", show_progress=False)
-    assert load(tmp_path / "w.npz").meta["train_config"]["structure_loss"] == "l1mse"
+    train(small_grid, tiny_config(epochs=5, structure_epochs=5, structure_loss="l1mse", structure_layers=2,
+                                  structure_width=24), str(tmp_path / "w.npz"), grid_name="tiny", show_progress=False)
+    weights = load(tmp_path / "w.npz")
+    assert weights.meta["train_config"]["structure_loss"] == "l1mse"
+    # The structure network has its own shape (the main one: 3 x 32), and the file loads and predicts
+    assert weights.meta["structure"]["layers"] == 2 and weights.meta["structure"]["width"] == 24
+    assert weights.tensors["structure.inp.weight"].shape == (24, 4) and "structure.hidden.1.weight" not in weights.tensors
+    from innterpol_cli.interpolate import Interpolator
+
+    assert np.all(np.isfinite(Interpolator(weights).predict_physical(small_grid.params[:3])))
     with pytest.raises(TrainError, match="structure_loss"):
         TrainConfig.resolve(structure_loss="huber")

@@ -35,6 +35,8 @@ def train(
         None, help="mlp: epochs of the structure network (RHOX, T, P, Ne/Pe learned apart; 0: none)."),
     structure_members: int | None = typer.Option(
         None, help="mlp: structure networks in the ensemble (each seeded apart; their mean is used)."),
+    structure_layers: int | None = typer.Option(None, help="mlp: layers of the structure networks (default: --layers)."),
+    structure_width: int | None = typer.Option(None, help="mlp: width of the structure networks (default: --width)."),
     structure_loss: str | None = typer.Option(
         None, help="mlp: the structure networks' loss: mse (default) or l1mse (mean |d| + mean d^2)."),
     patience: int | None = typer.Option(None, help="Stop a stage after this many epochs without a better validation loss."),
@@ -84,7 +86,8 @@ def train(
             str(config) if config else None, method=method, cae_epochs=cae_epochs,
             net_epochs=net_epochs, batch_size=batch_size, latent=latent, layers=layers, width=width, lr=lr,
             weight_decay=weight_decay, structure_epochs=structure_epochs,
-            structure_members=structure_members, structure_loss=structure_loss, patience=patience, seed=seed,
+            structure_members=structure_members, structure_loss=structure_loss,
+            structure_layers=structure_layers, structure_width=structure_width, patience=patience, seed=seed,
             device=device, threads=threads, max_minutes=max_minutes,
         )
         if epochs is not None:
