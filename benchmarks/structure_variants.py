@@ -8,8 +8,9 @@ each model's largest error), in %.
     python benchmarks/structure_variants.py atlas9 --baseline        # the shipped structure network
     python benchmarks/structure_variants.py atlas9 --epochs 600 --loss l1mse --width 512 --layers 4
 
-One thread, float32, AdamW on a cosine schedule to zero, the epoch of lowest validation MSE kept
-(checked every 5 epochs), targets standardised at every depth as in training.  The figures of the
+One thread, float32, training's own pieces (``ProfileNet``, ``train_epoch``, ``get_lr`` to a floor
+of 0, ``BestEpoch``): AdamW on a cosine schedule, the epoch of lowest validation MSE kept (checked
+every 5 epochs), targets standardised at every depth as in training.  The figures of the
 README's method comparison come from these runs.
 """
 
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -63,7 +63,8 @@ def main(argv=None) -> int:
 
     from innterpol_cli.encoding import ParamScaling, ProfileScaling
     from innterpol_cli.grid import build_grid, family_for_format, read_grid_files
-    from innterpol_cli.train import structure_loss
+    from innterpol_cli.nn import NetConfig, ProfileNet
+    from innterpol_cli.train import BestEpoch, get_lr, structure_loss, train_epoch
     from innterpol_cli.trainconfig import TrainConfig, split_nodes
 
     torch.set_num_threads(1)
@@ -83,11 +84,7 @@ def main(argv=None) -> int:
         w = load(a.grid).weights
         assert w.meta["provenance"]["test_nodes"] == params[test].tolist(), "not the weights' split"
         x = ParamScaling.from_dict(w.meta["param_norm"], family.axes)(params[test])
-        s = w.meta["structure"]
-        out = sum(engine._mlp(w.tensors, engine.structure_prefix(k), s["layers"], x) for k in range(s.get("members", 1)))
-        out = out / s.get("members", 1)
-        out = ProfileScaling(w.arrays["structure/mean"], w.arrays["structure/scale"]).denormalise(
-            out.reshape(len(test), len(chans), -1))
+        out = engine.structure_profiles(w.tensors, w.meta["structure"], w.arrays, x)
         score("shipped", labels, out, std[test])
         return 0
 
@@ -108,30 +105,19 @@ def main(argv=None) -> int:
     start = time.time()
     for member in range(a.members):
         torch.manual_seed(a.seed + 100 * member)
-        layers = [torch.nn.Linear(X.shape[1], a.width), torch.nn.SiLU()]
-        for _ in range(a.layers - 1):
-            layers += [torch.nn.Linear(a.width, a.width), torch.nn.SiLU()]
-        net = torch.nn.Sequential(*layers, torch.nn.Linear(a.width, C * D))
+        net = ProfileNet(NetConfig(n_params=X.shape[1], n_channels=C, n_depth=D, method="mlp", layers=a.layers,
+                                   width=a.width))
         opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=a.wd)
-        best, state = math.inf, None
+        best = BestEpoch()
         for epoch in range(a.epochs):
             for group in opt.param_groups:
-                group["lr"] = a.lr * 0.5 * (1 + math.cos(math.pi * epoch / a.epochs))
-            net.train()
-            perm = rows[torch.randperm(len(rows))]
-            for b in range(0, len(perm), a.batch):
-                batch = perm[b:b + a.batch]
-                opt.zero_grad(set_to_none=True)
-                value = loss(net(X[batch]).view(-1, C, D) - Y[batch])
-                value.backward()
-                opt.step()
+                group["lr"] = get_lr(epoch, a.epochs, a.lr, 0.0)
+            train_epoch(net, opt, rows, a.batch, lambda b, net=net: loss(net(X[b]).view(-1, C, D) - Y[b]))
             if epoch % 5 == 4 or epoch == a.epochs - 1:
                 net.eval()
                 with torch.no_grad():
-                    v = float(((net(X[vrows]).view(-1, C, D) - Y[vrows]) ** 2).mean())
-                if v < best:
-                    best, state = v, {k: t.clone() for k, t in net.state_dict().items()}
-        net.load_state_dict(state)
+                    best.update(float(((net(X[vrows]).view(-1, C, D) - Y[vrows]) ** 2).mean()), net)
+        net.load_state_dict(best.state)
         net.eval()
         with torch.no_grad():
             pred = scaling.denormalise(net(X[trows]).view(-1, C, D).numpy().astype(float))

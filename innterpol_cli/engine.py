@@ -55,6 +55,18 @@ def structure_prefix(member: int) -> str:
     return "structure" if member == 0 else f"structure{member}"
 
 
+def structure_profiles(tensors: dict[str, np.ndarray], structure: dict, arrays: dict, params: np.ndarray) -> np.ndarray:
+    """Normalised parameters (B, P) -> the structure channels ``structure["channels"]`` in their
+    standard representation (B, C', D): the mean of the ensemble's members in standardised units,
+    then unstandardised with ``structure/mean`` and ``structure/scale``."""
+    from .encoding import ProfileScaling
+
+    members = structure.get("members", 1)
+    standard = sum(_mlp(tensors, structure_prefix(k), structure["layers"], params) for k in range(members)) / members
+    standard = standard.reshape(len(params), len(structure["channels"]), -1)
+    return ProfileScaling(arrays["structure/mean"], arrays["structure/scale"]).denormalise(standard)
+
+
 def profiles(tensors: dict[str, np.ndarray], meta: dict, arrays: dict | None, mean: np.ndarray, scale: np.ndarray,
              params: np.ndarray) -> np.ndarray:
     """Normalised parameters (B, P) -> the network's normalised profiles (B, C, D): the main
@@ -68,10 +80,7 @@ def profiles(tensors: dict[str, np.ndarray], meta: dict, arrays: dict | None, me
     from .encoding import Channel, ProfileScaling
 
     channels = structure["channels"]
-    members = structure.get("members", 1)
-    standard = sum(_mlp(tensors, structure_prefix(k), structure["layers"], params) for k in range(members)) / members
-    standard = standard.reshape(len(params), len(channels), -1)
-    standard = ProfileScaling(arrays["structure/mean"], arrays["structure/scale"]).denormalise(standard)
+    standard = structure_profiles(tensors, structure, arrays, params)
     main = ProfileScaling(mean, scale)
     out = np.array(out)
     for i, c in enumerate(channels):

@@ -459,7 +459,7 @@ def structure_stage(run: Run, grid: GridData, train_idx: np.ndarray, X) -> tuple
     scaling = ProfileScaling.fit_per_depth(standard[train_idx])
     Y = torch.tensor(scaling.normalise(standard), dtype=torch.float32, device=X.device)
     shape = (-1, len(channels), standard.shape[2])
-    members = max(1, cfg.structure_members)
+    members = cfg.structure_members  # at least 1 (TrainConfig.resolve)
     layers, width = cfg.structure_layers or cfg.layers, cfg.structure_width or cfg.width
     saved = run.saved_structure or []
     run.structure = []
