@@ -54,16 +54,18 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
         miss = (truth[val_idx[rows]] - s_truth).reshape(len(rows), n_channels, n_depth)
         curvature = (network[val_idx[rows]] - s_net).reshape(len(rows), n_channels, n_depth)
         linear = ~st.cubic[rows, j]
+        tied = [c for c in range(n_channels) if names is not None and names[c] in TIED]
         for target, subset in ((alpha, ~linear if (~linear).sum() >= MIN_LINEAR else np.ones_like(linear)),
                                (alpha_linear, linear if linear.sum() >= MIN_LINEAR else np.ones_like(linear))):
+            scores = {c: _scores(miss[subset, c], curvature[subset, c]) for c in range(n_channels)}
             for c in range(n_channels):
-                target[j, c * n_depth:(c + 1) * n_depth] = _best_alpha(miss[subset, c], curvature[subset, c])
-        for target in (alpha, alpha_linear):
-            tied = [c for c in range(n_channels) if names is not None and names[c] in TIED]
+                target[j, c * n_depth:(c + 1) * n_depth] = ALPHAS[int(np.argmin(scores[c]))]
             if tied:
-                low = min(target[j, c * n_depth] for c in tied)
+                # One weight for the tied channels: the one that minimises the sum of their scores,
+                # each relative to its own score at alpha 0 (the stencil alone).
+                joint = sum(scores[c] / max(scores[c][0], 1e-30) for c in tied)
                 for c in tied:
-                    target[j, c * n_depth:(c + 1) * n_depth] = low
+                    target[j, c * n_depth:(c + 1) * n_depth] = ALPHAS[int(np.argmin(joint))]
         if log:
             mean = [round(float(alpha[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
             mean_linear = [round(float(alpha_linear[j, c * n_depth:(c + 1) * n_depth].mean()), 2) for c in range(n_channels)]
@@ -75,23 +77,28 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
 # One weight over each channel's whole profile: weights chosen per band of 12 depths were tried
 # and put kinks in the profiles at the band edges, which the smoothness test then refused in 1% of
 # in-grid ATLAS9 predictions.
-#: Channels blended with one weight (the smallest of theirs, per axis): hydrostatic equilibrium,
-#: P_gas + P_rad = g RHOX, holds in the stencil and, nearly, in the network, so the same share of
-#: the network's correction must go to each term (different ones broke it in hot ATLAS9 models).
-TIED = ("column_mass", "gas_pressure", "radiation_pressure", "radiative_acceleration")
+#: Channels blended with one weight per axis, chosen jointly (:func:`fit_alpha`): hydrostatic
+#: equilibrium, P_gas + P_rad = g RHOX, holds in the stencil and, nearly, in the network, and where
+#: P_rad is small it ties log P_gas to log RHOX, so the same share of the network's correction goes
+#: to both.  The radiative terms (radiation_pressure, radiative_acceleration) come from the main
+#: network, which is less accurate than the structure network's RHOX and P: tying them too (the
+#: smallest of the four weights, as before) held RHOX and P at alpha 0 where the stencil is cubic,
+#: for a P median 2-4x the bare network's; they now take their own weights, with no more
+#: hydrostatic refusals (measured in the CHANGELOG).
+TIED = ("column_mass", "gas_pressure")
 #: Fewest validation rebuilds with a linear stencil that get a blend weight of their own.
 MIN_LINEAR = 20
 
 
-def _best_alpha(miss: np.ndarray, curvature: np.ndarray) -> float:
-    """The alpha of :data:`ALPHAS` that minimises the median over models of each model's largest
-    error plus five times the median error, for the stencil's misses (M, D) and the network's
-    curvature the stencil does not see (M, D)."""
+def _scores(miss: np.ndarray, curvature: np.ndarray) -> np.ndarray:
+    """Per alpha of :data:`ALPHAS`, the median over models of each model's largest error plus five
+    times the median error, for the stencil's misses (M, D) and the network's curvature the
+    stencil does not see (M, D): the score :func:`fit_alpha` minimises."""
     scores = []
     for a in ALPHAS:
         error = np.abs(miss - a * curvature)
         scores.append(np.median(error.max(axis=1)) + 5.0 * np.median(error))
-    return ALPHAS[int(np.argmin(scores))]
+    return np.array(scores)
 
 
 def residual_arrays(nodes: np.ndarray, residual: np.ndarray, channels: np.ndarray, alpha: np.ndarray,
