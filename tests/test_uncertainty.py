@@ -256,6 +256,18 @@ def test_sun_and_arcturus_predict_silently(grid, star, tmp_path, capsys, monkeyp
     assert code == 0 and "warning" not in err, err
 
 
+
+def test_a_very_metal_poor_giant_predicts_silently_with_marcs(tmp_path, capsys, monkeypatch):
+    """HD 122563 (4600 K, log g 1.4, [M/H] -2.6), a benchmark giant of Galactic archaeology, between
+    MARCS's -2.5 and -3.0 planes: sigma(T) stays well below 1% (0.16%) and the guard is silent.
+    (With ATLAS9, between the -2.5 and -4.0 planes, it warns about log tau < -5: README.)"""
+    code, _, err = run_cli(["predict", "--grid", "marcs", "--teff", "4600", "--logg", "1.4", "--mh", "-2.6",
+                            "-o", tmp_path / "hd122563.mod"], capsys, monkeypatch)
+    assert code == 0 and "warning" not in err, err
+    arrays = load("marcs").predict_arrays(teff=4600, logg=1.4, mh=-2.6, uncertainty=True)
+    relative = arrays["temperature_sigma"][0] / arrays["temperature"][0]
+    assert 0 < relative.max() < 0.005
+
 def test_sparse_hot_low_gravity_marcs_corner_warns_with_its_number(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["predict", "--grid", "marcs", "--teff", "6200", "--logg", "0.4", "--mh", "-0.75", "-o",
                             tmp_path / "corner.mod"], capsys, monkeypatch)
