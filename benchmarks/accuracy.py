@@ -63,6 +63,9 @@ def main(argv=None) -> int:
 
             result["by_fraction"] = calibration_by_fraction(interp, grid.params, grid.values, held, SKIPS,
                                                             max_sigma=MAX_SIGMA, log=info)
+            from innterpol_cli.evaluation.tables import print_by_position
+
+            print_by_position(result["by_fraction"], interp.name, channels)
         if args.markdown:
             print(markdown(result, HEADLINE.get(interp.family)))
             print()
@@ -141,7 +144,7 @@ def calibration_markdown(result: dict, channels) -> str:
 
 def fraction_markdown(by_fraction: dict, channels) -> str:
     """README rows of the uncertainty where real queries fall: per axis and cell fraction (and the
-    rebuilds with a linear stencil), within 1 / 2 / beyond 3 sigma, rank correlation, median sigma
+    stencil kind: cubic, linear, reaching absent nodes), within 1 / 2 / beyond 3 sigma, rank correlation, median sigma
     and error, and the guard's false-alarm and miss rates (T, at the default --max-sigma)."""
     lines = ["| axis | rebuilds | models | quantity | within 1 sigma | within 2 sigma | beyond 3 sigma | rank corr. | "
              "median sigma | median error | guard: false alarms / misses |", "|---|---|---|---|---|---|---|---|---|---|---|"]

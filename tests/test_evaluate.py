@@ -66,6 +66,14 @@ def test_end_to_end_json_table_and_plots(tiny, tmp_path):
     assert (tmp_path / "plots" / "atlas9-tiny-reliability.png") in pngs
     calibration = doc["by_axis"]["axes"]["teff"]["calibration"]["temperature"]
     assert 0 <= calibration["within_1"] <= calibration["within_2"] <= 1
+    # The uncertainty by position: per cell fraction and stencil kind, in the JSON and in a table.
+    position = doc["by_position"]["teff"]
+    assert {"t in [0.25, 0.5]", "cubic stencil", "linear stencil"} <= set(position)
+    both = position["cubic stencil"]["n"] + position["linear stencil"]["n"]
+    assert both == sum(row["n"] for label, row in position.items() if label.startswith("t in"))
+    assert 0 <= position["cubic stencil"]["guard"]["false_alarm"] <= 1
+    flat = " ".join(result.stderr.split())  # Rich wraps the title and the cells at 80 columns
+    assert "uncertainty by position" in flat and "cubic" in flat
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
     assert not list(tmp_path.glob(".eval.json.*"))
 

@@ -81,6 +81,16 @@ def evaluate(
                                         methods=[m for m in ("innterpol", "stencil", "network")
                                                  if m in chosen or (m == "stencil" and "innterpol" in chosen)])
         print_axes(evaluation.by_axis, interp.name)
+        if interp.calibrated and "innterpol" in chosen:
+            from ..evaluation.scoring import calibration_by_fraction
+            from ..evaluation.tables import HEADLINE, print_by_position
+            from ..interpolate import MAX_SIGMA
+            from ..uncertaintyfit import SKIPS
+
+            info("rebuilding the test split at several cell fractions, for the uncertainty by position ...")
+            evaluation.by_position = calibration_by_fraction(interp, data.params, data.values, setup.truth_idx, SKIPS,
+                                                             max_sigma=MAX_SIGMA)
+            print_by_position(evaluation.by_position, interp.name, HEADLINE.get(interp.family))
     if evaluation.half_step:
         print_half_step(evaluation.half_step)
     if synth:

@@ -31,6 +31,7 @@ class Evaluation:
     synth: dict | None = None
     models: list | None = None  # the evaluated truth models (Atmosphere), for --synth
     by_axis: dict | None = None  # scoring.along_axes of the test split
+    by_position: dict | None = None  # scoring.calibration_by_fraction of the test split (calibrated weights)
 
     def errors(self, method: str) -> np.ndarray:
         """Signed errors (M, C, D): percent for log channels, absolute otherwise."""
@@ -64,6 +65,7 @@ class Evaluation:
             ],
             **({"synth": self.synth} if self.synth is not None else {}),
             **({"by_axis": self.by_axis} if self.by_axis is not None else {}),
+            **({"by_position": self.by_position} if self.by_position is not None else {}),
         }
 
 

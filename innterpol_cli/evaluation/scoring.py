@@ -123,7 +123,8 @@ def calibration_by_fraction(interp, params: np.ndarray, values: np.ndarray, held
     """The uncertainty scored where real queries fall: the ``held`` rows rebuilt along each axis
     at several fractions of a cell (``skips``: grid values skipped below and above, see
     :meth:`~innterpol_cli.stencil.NodeSet.stencils`), edge planes with a linear stencil among
-    them; per axis and bin of the folded cell fraction (:data:`FRACTION_BINS`), per channel,
+    them; per axis, per bin of the folded cell fraction (:data:`FRACTION_BINS`) and per stencil
+    kind (cubic, linear only, reaching absent nodes that the network fills in), per channel,
     :func:`~innterpol_cli.evaluation.metrics.calibration`, and the coverage guard's false-alarm and miss
     rates at ``max_sigma`` percent of T (``interp.warns``)."""
     log = log or (lambda message: None)
@@ -132,7 +133,7 @@ def calibration_by_fraction(interp, params: np.ndarray, values: np.ndarray, held
     t_channel = [ch.name for ch in interp.codec].index("temperature")
     out: dict = {}
     for j, axis in enumerate(interp.axes):
-        preds, sigmas, truths, folded, linear, peak_sigma = [], [], [], [], [], []
+        preds, sigmas, truths, folded, linear, filled, peak_sigma = [], [], [], [], [], [], []
         for skip in skips:
             pred, signals = forgetful.predict_with_signals(params[held], widen=(j, *skip))
             found = np.where(signals.found & (signals.bump[:, j] > 0)
@@ -147,16 +148,22 @@ def calibration_by_fraction(interp, params: np.ndarray, values: np.ndarray, held
             bump = np.clip(sub.bump[:, j], 0.0, 1.0)
             folded.append(0.5 * (1.0 - np.sqrt(1.0 - bump)))
             linear.append(~sub.cubic[:, j])
+            filled.append(sub.missing > 0)
             peak_sigma.append(forgetful.peak_sigma_t(sigma[:, t_channel], pred[found][:, t_channel]))
         if not preds:
             continue
         pred, sigma, truth = np.concatenate(preds), np.concatenate(sigmas), np.concatenate(truths)
         t, lin, peak = np.concatenate(folded), np.concatenate(linear), np.concatenate(peak_sigma)
+        absent = np.concatenate(filled)
         error_t = 100.0 * np.max(np.abs(pred[:, t_channel] / truth[:, t_channel] - 1.0), axis=1)
         rows = {}
         subsets = {f"t in [{lo:g}, {hi:g}{']' if hi == 0.5 else ')'}": (t >= lo) & ((t < hi) | (hi == 0.5))
                    for lo, hi in FRACTION_BINS}
+        # Per stencil kind: cubic along the axis, linear only (an edge plane, a hole), and stencils
+        # that reach absent nodes, which the network fills in (these overlap the first two).
+        subsets["cubic stencil"] = ~lin
         subsets["linear stencil"] = lin
+        subsets["absent nodes filled in"] = absent
         for label, mask in subsets.items():
             if not mask.any():
                 continue

@@ -102,6 +102,42 @@ def print_calibration(result: dict, title: str, channels=None) -> None:
     err.print(table)
 
 
+
+def print_by_position(by_fraction: dict, title: str, channels=None) -> None:
+    """One table of the uncertainty where real queries fall
+    (:func:`innterpol_cli.evaluation.scoring.calibration_by_fraction`): per axis, per bin of the
+    cell fraction and per stencil kind, within 1 / 2 / beyond 3 sigma and the rank correlation per
+    channel, and on the temperature row the coverage guard's false alarms and misses."""
+    from rich.table import Table
+
+    from ..console import err
+
+    if not by_fraction:
+        return
+    table = Table(title=f"{title}: the 1-sigma uncertainty by position, held-out nodes rebuilt at several cell fractions "
+                        f"(goals: 60-76% within 1 sigma, 90-98% within 2, rank corr. >= 0.5; red: missed); guard: false "
+                        f"alarms among models whose max T error stays below the threshold, misses among those above")
+    for column in ("axis", "rebuilds", "models", "channel", "within 1 sigma", "within 2 sigma", "beyond 3 sigma",
+                   "rank corr.", "guard"):
+        table.add_column(column, justify="left" if column in ("axis", "rebuilds", "channel") else "right")
+    for axis, rows in by_fraction.items():
+        for r, (label, row) in enumerate(rows.items()):
+            names = [n for n in row["channels"] if channels is None or n in channels]
+            guard = row.get("guard")
+            for k, name in enumerate(names):
+                c = row["channels"][name]
+                cells = []
+                for key in ("within_1", "within_2", "rank_correlation"):
+                    lo, hi = CALIBRATION_GOALS[key]
+                    text = f"{100 * c[key]:.1f}%" if key != "rank_correlation" else f"{c[key]:.2f}"
+                    cells.append(text if lo <= c[key] <= hi else f"[red]{text}[/red]")
+                cells.insert(2, f"{100 * c['beyond_3']:.1f}%")
+                rates = (f"{100 * guard['false_alarm']:.0f}% / {100 * guard['miss']:.0f}%"
+                         if guard and name == "temperature" else "")
+                table.add_row(axis if r == 0 and k == 0 else "", label if k == 0 else "", str(row["n"]) if k == 0 else "",
+                              name, *cells, rates, end_section=k == len(names) - 1)
+    err.print(table)
+
 def print_half_step(half: dict) -> None:
     """The half-step test (:func:`innterpol_cli.evaluation.halfstep.half_step_positions`) of innterpol and gbm."""
     from rich.table import Table
