@@ -102,7 +102,6 @@ def print_calibration(result: dict, title: str, channels=None) -> None:
     err.print(table)
 
 
-
 def print_by_position(by_fraction: dict, title: str, channels=None) -> None:
     """One table of the uncertainty where real queries fall
     (:func:`innterpol_cli.evaluation.scoring.calibration_by_fraction`): per axis, per bin of the
@@ -137,6 +136,7 @@ def print_by_position(by_fraction: dict, title: str, channels=None) -> None:
                 table.add_row(axis if r == 0 and k == 0 else "", label if k == 0 else "", str(row["n"]) if k == 0 else "",
                               name, *cells, rates, end_section=k == len(names) - 1)
     err.print(table)
+
 
 def print_half_step(half: dict) -> None:
     """The half-step test (:func:`innterpol_cli.evaluation.halfstep.half_step_positions`) of innterpol and gbm."""
