@@ -24,14 +24,13 @@ One thread, float32 as in training.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 import numpy as np
+from structure_variants import GRID_DIRS, score  # the same grids and statistics, printed the same way
 
-GRID_DIRS = {"atlas9": "atlas9-ck04", "marcs": "marcs-sdss"}
 SCORED = ("temperature", "gas_pressure", "electron_density", "electron_pressure", "column_mass")
 
 
@@ -44,17 +43,6 @@ def arguments(argv=None):
     p.add_argument("--latent", type=int, default=64, help="training's default latent size")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
-
-
-def score(label: str, names: list[str], predicted: np.ndarray, true: np.ndarray) -> None:
-    """Print the statistics of |10**(pred - true) - 1| per channel (``predicted``, ``true``: (M, C, D)
-    in log10)."""
-    out = {}
-    for k, name in enumerate(names):
-        e = np.abs(10 ** (predicted[:, k] - true[:, k]) - 1) * 100
-        out[name] = [round(float(v), 4) for v in (np.median(e), np.sqrt(np.mean(e**2)), np.percentile(e, 95),
-                                                  e.max(), np.median(e.max(axis=1)))]
-    print(f"{label:16s} median / RMS / p95 / max / worst depth (%): {json.dumps(out)}", flush=True)
 
 
 def main(argv=None) -> int:

@@ -41,6 +41,7 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
     alpha_linear = np.zeros((p, truth.shape[1]))
     counts = []
     grid = NodeSet(nodes[fit_idx])
+    tied = [c for c in range(n_channels) if names is not None and names[c] in TIED]
     for j in range(p):
         st = grid.stencils(nodes[val_idx], cubic=True, widen=j)
         rows = np.where(st.found)[0]
@@ -54,7 +55,6 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
         miss = (truth[val_idx[rows]] - s_truth).reshape(len(rows), n_channels, n_depth)
         curvature = (network[val_idx[rows]] - s_net).reshape(len(rows), n_channels, n_depth)
         linear = ~st.cubic[rows, j]
-        tied = [c for c in range(n_channels) if names is not None and names[c] in TIED]
         for target, subset in ((alpha, ~linear if (~linear).sum() >= MIN_LINEAR else np.ones_like(linear)),
                                (alpha_linear, linear if linear.sum() >= MIN_LINEAR else np.ones_like(linear))):
             scores = {c: _scores(miss[subset, c], curvature[subset, c]) for c in range(n_channels)}
@@ -84,7 +84,7 @@ def fit_alpha(nodes: np.ndarray, truth: np.ndarray, network: np.ndarray, fit_idx
 #: network, which is less accurate than the structure network's RHOX and P: tying them too (the
 #: smallest of the four weights, as before) held RHOX and P at alpha 0 where the stencil is cubic,
 #: for a P median 2-4x the bare network's; they now take their own weights, with no more
-#: hydrostatic refusals (measured in the CHANGELOG).
+#: hydrostatic refusals (measured: README, Method, Hybrid).
 TIED = ("column_mass", "gas_pressure")
 #: Fewest validation rebuilds with a linear stencil that get a blend weight of their own.
 MIN_LINEAR = 20

@@ -75,6 +75,16 @@ def print_axes(result: dict, title: str, channels=None) -> None:
 CALIBRATION_GOALS = {"within_1": (0.60, 0.76), "within_2": (0.90, 0.98), "rank_correlation": (0.5, 1.0)}
 
 
+def _calibration_cells(row: dict) -> list[str]:
+    """Within 1 sigma, within 2 sigma and the rank correlation of one calibration row, each red
+    where it misses its :data:`CALIBRATION_GOALS` range."""
+    cells = []
+    for key in ("within_1", "within_2", "rank_correlation"):
+        lo, hi = CALIBRATION_GOALS[key]
+        text = f"{100 * row[key]:.1f}%" if key != "rank_correlation" else f"{row[key]:.2f}"
+        cells.append(text if lo <= row[key] <= hi else f"[red]{text}[/red]")
+    return cells
+
 def print_calibration(result: dict, title: str, channels=None) -> None:
     """One table of the uncertainty's calibration per axis (:func:`innterpol_cli.evaluation.metrics.calibration`)."""
     from rich.table import Table
@@ -91,12 +101,7 @@ def print_calibration(result: dict, title: str, channels=None) -> None:
     for axis, part in parts.items():
         names = [n for n in part["calibration"] if channels is None or n in channels]
         for k, name in enumerate(names):
-            row = part["calibration"][name]
-            cells = []
-            for key in ("within_1", "within_2", "rank_correlation"):
-                lo, hi = CALIBRATION_GOALS[key]
-                text = f"{100 * row[key]:.1f}%" if key != "rank_correlation" else f"{row[key]:.2f}"
-                cells.append(text if lo <= row[key] <= hi else f"[red]{text}[/red]")
+            cells = _calibration_cells(part["calibration"][name])
             models = part.get("n") or part.get("n_calibration")
             table.add_row(axis if k == 0 else "", str(models) if k == 0 else "", name, *cells, end_section=k == len(names) - 1)
     err.print(table)
@@ -125,11 +130,7 @@ def print_by_position(by_fraction: dict, title: str, channels=None) -> None:
             guard = row.get("guard")
             for k, name in enumerate(names):
                 c = row["channels"][name]
-                cells = []
-                for key in ("within_1", "within_2", "rank_correlation"):
-                    lo, hi = CALIBRATION_GOALS[key]
-                    text = f"{100 * c[key]:.1f}%" if key != "rank_correlation" else f"{c[key]:.2f}"
-                    cells.append(text if lo <= c[key] <= hi else f"[red]{text}[/red]")
+                cells = _calibration_cells(c)
                 cells.insert(2, f"{100 * c['beyond_3']:.1f}%")
                 rates = (f"{100 * guard['false_alarm']:.0f}% / {100 * guard['miss']:.0f}%"
                          if guard and name == "temperature" else "")
